@@ -1,0 +1,43 @@
+"""One settings object for the whole product (environment prefix ``ABSCOPAL_``)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def project_root() -> Path:
+    """The repository root for a source checkout, else the working directory."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def _default_tracking_uri() -> str:
+    # MLflow's own variable wins, so existing MLflow setups keep working.
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ABSCOPAL_", extra="ignore")
+
+    tracking_uri: str = Field(default_factory=_default_tracking_uri)
+    registry_uri: str | None = None
+    experiment: str = "abscopal"
+    model_name: str = "rt-benefit"
+    champion_alias: str = "champion"
+    model_uri: str | None = None  # overrides models:/<model_name>@<champion_alias> for serving
+    host: str = "127.0.0.1"
+    port: int = 3000
+    api_token: str | None = None
+    max_patients_per_request: int = 1000
+    max_request_bytes: int = 20_000_000
+    random_seed: int = 2025
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

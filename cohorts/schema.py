@@ -1,0 +1,164 @@
+"""pandera schemas for every file of a cohort directory: defined once, imported everywhere.
+
+The vocabulary (column names, codes, units) is documented in docs/cohort-format.md.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pandera.pandas as pa
+
+from cohorts.errors import CohortFormatError, Problem
+
+ARMS = {0: "ICI alone", 1: "RT then ICI"}
+SEXES = ["F", "M"]
+HISTOLOGIES = ["adenocarcinoma", "squamous", "other"]
+SMOKING_STATUSES = ["never", "former", "current"]
+BEST_RESPONSES = ["CR", "PR", "SD", "PD"]
+TIMEPOINTS = ["baseline", "on_treatment"]
+MUTATION_FLAGS = ["stk11_mut", "keap1_mut", "egfr_mut", "kras_mut", "tp53_mut"]
+
+# Baseline columns a patient may carry in clinical.csv (and in a serving request).
+NUMERIC_BASELINE = {
+    "age": (18, 110),
+    "ecog": (0, 4),
+    "pack_years": (0, 300),
+    "pdl1_tps": (0, 100),
+    "tmb": (0, 1000),
+    "nlr": (0, 500),
+    "ldh": (0, 20000),
+    "albumin": (0.5, 7.0),
+    "prior_lines": (0, 20),
+}
+CATEGORICAL_BASELINE = {
+    "sex": SEXES,
+    "histology": HISTOLOGIES,
+    "smoking_status": SMOKING_STATUSES,
+}
+BASELINE_COLUMNS = [*NUMERIC_BASELINE, *CATEGORICAL_BASELINE, *MUTATION_FLAGS]
+OUTCOME_COLUMNS = ["pfs_months", "pfs_event", "os_months", "os_event", "best_response"]
+
+# Variant classifications of the MAF specification (GDC / TCGA MAF).
+MAF_VARIANT_CLASSIFICATIONS = [
+    "Frame_Shift_Del", "Frame_Shift_Ins", "In_Frame_Del", "In_Frame_Ins", "Missense_Mutation",
+    "Nonsense_Mutation", "Silent", "Splice_Site", "Translation_Start_Site", "Nonstop_Mutation",
+    "3'UTR", "3'Flank", "5'UTR", "5'Flank", "IGR", "Intron", "RNA", "Targeted_Region",
+    "Splice_Region", "De_novo_Start_InFrame", "De_novo_Start_OutOfFrame", "Start_Codon_SNP",
+    "Start_Codon_Del", "Start_Codon_Ins", "Stop_Codon_Del", "Stop_Codon_Ins", "Unknown",
+]
+
+
+def _binary(name: str, *, required: bool = False, nullable: bool = True) -> pa.Column:
+    return pa.Column(
+        float, pa.Check.isin([0, 1]), name=name, required=required, nullable=nullable, coerce=True
+    )
+
+
+CLINICAL_SCHEMA = pa.DataFrameSchema(
+    {
+        "patient_id": pa.Column(str, pa.Check.str_length(min_value=1), unique=True, coerce=True),
+        "arm": pa.Column(int, pa.Check.isin([0, 1]), coerce=True),
+        "pfs_months": pa.Column(float, pa.Check.gt(0), coerce=True),
+        "pfs_event": pa.Column(int, pa.Check.isin([0, 1]), coerce=True),
+        "os_months": pa.Column(float, pa.Check.gt(0), required=False, nullable=True, coerce=True),
+        "os_event": _binary("os_event"),
+        "best_response": pa.Column(
+            str, pa.Check.isin(BEST_RESPONSES), required=False, nullable=True
+        ),
+        **{
+            name: pa.Column(
+                float, pa.Check.in_range(lo, hi), required=False, nullable=True, coerce=True
+            )
+            for name, (lo, hi) in NUMERIC_BASELINE.items()
+        },
+        **{
+            name: pa.Column(str, pa.Check.isin(values), required=False, nullable=True)
+            for name, values in CATEGORICAL_BASELINE.items()
+        },
+        **{name: _binary(name) for name in MUTATION_FLAGS},
+    },
+    strict=False,  # extra columns are allowed: training maps them with --features
+    name="clinical.csv",
+)
+
+MAF_SCHEMA = pa.DataFrameSchema(
+    {
+        "Hugo_Symbol": pa.Column(str, pa.Check.str_length(min_value=1)),
+        "Variant_Classification": pa.Column(str, pa.Check.isin(MAF_VARIANT_CLASSIFICATIONS)),
+        "Tumor_Sample_Barcode": pa.Column(str, pa.Check.str_length(min_value=1), coerce=True),
+        "t_alt_count": pa.Column(int, pa.Check.ge(0), coerce=True),
+        "t_depth": pa.Column(int, pa.Check.gt(0), coerce=True),
+    },
+    checks=[
+        pa.Check(lambda df: df["t_alt_count"] <= df["t_depth"], error="t_alt_count <= t_depth")
+    ],
+    strict=False,
+    name="mutations.maf",
+)
+
+AIRR_SCHEMA = pa.DataFrameSchema(
+    {
+        "junction_aa": pa.Column(str, pa.Check.str_matches(r"^[ACDEFGHIKLMNPQRSTVWY*]+$")),
+        "v_call": pa.Column(str, nullable=True),
+        "j_call": pa.Column(str, nullable=True),
+        "duplicate_count": pa.Column(int, pa.Check.ge(1), coerce=True),
+    },
+    strict=False,
+    name="AIRR rearrangements",
+)
+
+CTDNA_SCHEMA = pa.DataFrameSchema(
+    {
+        "patient_id": pa.Column(str, coerce=True),
+        "timepoint": pa.Column(str, pa.Check.isin(TIMEPOINTS)),
+        "max_vaf": pa.Column(float, pa.Check.in_range(0, 1), nullable=True, coerce=True),
+    },
+    unique=["patient_id", "timepoint"],
+    strict=False,
+    name="ctdna.csv",
+)
+
+
+def validate(df: pd.DataFrame, schema: pa.DataFrameSchema, file: str, *, header_lines: int = 1):
+    """Validate ``df`` lazily and raise one CohortFormatError that lists every offending cell.
+
+    ``df`` must keep the default RangeIndex of the file it was read from, so that the index maps
+    to a line number (``index + header_lines + 1``).
+    """
+    try:
+        return schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        raise CohortFormatError(file, _problems(exc.failure_cases, header_lines)) from None
+
+
+_DTYPE_WORDS = {"float64": "a number", "int64": "an integer", "str": "text", "object": "text"}
+
+
+def _problems(cases: pd.DataFrame, header_lines: int) -> list[Problem]:
+    problems: dict[tuple, Problem] = {}
+    typed_columns: set[str] = set()
+    for case in cases.itertuples(index=False):
+        column = case.column if isinstance(case.column, str) else None
+        line = None if pd.isna(case.index) else int(case.index) + header_lines + 1
+        check, value = str(case.check), case.failure_case
+        if check == "column_in_dataframe":
+            column, value, message = str(value), None, "required column is missing"
+        elif check.startswith(("coerce_dtype", "dtype")):
+            dtype = re.sub(r"^\w+\('?|'?\)$", "", check)
+            message = f"expected {_DTYPE_WORDS.get(dtype, dtype)}"
+            typed_columns.add(column or "")
+        elif "unique" in check:
+            message = "duplicate value; must be unique"
+        elif check == "not_nullable":
+            message, value = "a value is required", None
+        else:
+            message = f"expected {check}"
+        problems.setdefault((line, column), Problem(column, message, line, value))
+    # A check that crashed on a column with wrongly typed cells repeats the dtype problem.
+    kept = [
+        p for p in problems.values()
+        if not (p.line is None and p.column in typed_columns and p.message.startswith("expected"))
+    ]
+    return sorted(kept, key=lambda p: (p.line is None, p.line or 0, p.column or ""))
