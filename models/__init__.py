@@ -1,0 +1,1 @@
+"""Treatment-benefit estimators over censored progression-free survival."""
