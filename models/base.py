@@ -1,9 +1,9 @@
 """The one interface every benefit learner implements (scikit-learn conventions, EconML vocabulary).
 
-``fit(Y, T, X)``: ``Y`` is a DataFrame with columns ``time`` (months) and ``event`` (1 = progressed or
-died); ``T`` the arm (0 = ICI alone, 1 = RT then ICI); ``X`` a DataFrame of *baseline* features (NaN
-allowed). Parameters are stored in ``__init__``; fitted attributes end in ``_``; ``fit`` returns
-``self``.
+``fit(Y, T, X)``: ``Y`` is a DataFrame with columns ``time`` (months) and ``event`` (1 = progressed
+or died); ``T`` the arm (0 = ICI alone, 1 = RT then ICI); ``X`` a DataFrame of *baseline* features
+(NaN allowed). Parameters are stored in ``__init__``; fitted attributes end in ``_``;
+``fit`` returns ``self``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class BenefitEstimator(BaseEstimator, ABC):
 
     @abstractmethod
     def predict_survival(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """PFS probabilities at ``times`` under ICI alone and under RT then ICI, each (n, len(times))."""
+        """PFS probabilities at ``times`` under ICI alone and RT then ICI, each (n, len(times))."""
 
     @abstractmethod
     def effect(self, X: pd.DataFrame, estimand: str = "rmst_gain_12mo") -> np.ndarray:
