@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import abscopal
 
@@ -31,12 +32,11 @@ def clean_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from cohorts.errors import CohortFormatError
-
         try:
             return func(*args, **kwargs)
-        except (CohortFormatError, FileExistsError, FileNotFoundError, ValueError) as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        except (FileExistsError, FileNotFoundError, LookupError, ValueError) as exc:
+            # CohortFormatError and TrainingDataError are ValueErrors.
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(code=2) from None
 
     return wrapper
@@ -71,3 +71,126 @@ def simulate(
 
     write_trial(out, n_patients=patients, seed=seed, scenario=scenario.value, overwrite=force)
     console.print(f"wrote synthetic cohort of {patients} patients to {out}")
+
+
+class Learner(str, Enum):
+    auto = "auto"
+    risk = "risk"
+    t = "t"
+    s = "s"
+    dr = "dr"
+
+
+class TimeUnit(str, Enum):
+    days = "days"
+    weeks = "weeks"
+    months = "months"
+
+
+class Endpoint(str, Enum):
+    pfs = "pfs"
+    os = "os"
+
+
+@app.command()
+@clean_errors
+def train(
+    cohort: Annotated[Path, typer.Option(help="Cohort directory or clinical CSV.")],
+    arm_col: Annotated[str | None, typer.Option(help="Column holding the arm (0/1).")] = None,
+    time_col: Annotated[str | None, typer.Option(help="Column holding the event time.")] = None,
+    event_col: Annotated[str | None, typer.Option(help="Column holding the event (0/1).")] = None,
+    time_unit: Annotated[TimeUnit, typer.Option(help="Unit of the time column.")] = TimeUnit.months,
+    endpoint: Annotated[Endpoint, typer.Option(help="Outcome to model.")] = Endpoint.pfs,
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated features (default: all baseline ones).")
+    ] = None,
+    learner: Annotated[Learner, typer.Option(help="auto: chosen by cross-validation.")] = "auto",
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    model_name: Annotated[str | None, typer.Option(help="Registered model name.")] = None,
+    register: Annotated[bool, typer.Option(help="Register a model version.")] = True,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
+    bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap members for intervals.")] = 50,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 2025,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
+) -> None:
+    """Fit, evaluate, log to MLflow, register and maybe promote a benefit model."""
+    import json
+
+    from rich.progress import Progress
+
+    from training.job import TrainConfig
+    from training.job import train as run_training
+
+    config = TrainConfig(
+        cohort=cohort, arm_col=arm_col, time_col=time_col, event_col=event_col,
+        time_unit=time_unit.value, endpoint=endpoint.value,
+        features=[f.strip() for f in features.split(",") if f.strip()] if features else None,
+        learner=learner.value, experiment=experiment, model_name=model_name, register=register,
+        folds=folds, n_bootstrap=bootstrap, seed=seed,
+    )
+    with Progress(console=console, transient=True, disable=json_output) as progress:
+        result = run_training(config, progress=progress)
+    summary = {
+        "run_id": result.run_id, "model_uri": result.model_uri, "learner": result.learner,
+        "version": result.version, "promoted": result.promoted, "reason": result.reason,
+        "holdout_benefit_loss": result.metrics["holdout"].get("benefit_loss"),
+    }
+    if json_output:
+        typer.echo(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command()
+@clean_errors
+def predict(
+    cohort: Annotated[Path, typer.Option(help="Cohort directory or clinical CSV to score.")],
+    out: Annotated[Path, typer.Option(help="CSV to write, one row per patient.")],
+    model: Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")] = None,
+) -> None:
+    """Score patients offline with a registered model."""
+    from training.scoring import predict_cohort
+
+    table = predict_cohort(model, cohort, out)
+    console.print(f"wrote {len(table)} predictions to {out}")
+
+
+@app.command()
+@clean_errors
+def evaluate(
+    cohort: Annotated[Path, typer.Option(help="Randomised cohort with outcomes.")],
+    out: Annotated[Path, typer.Option(help="metrics.json to write.")],
+    model: Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")] = None,
+    arm_col: Annotated[str | None, typer.Option(help="Column holding the arm (0/1).")] = None,
+    time_col: Annotated[str | None, typer.Option(help="Column holding the event time.")] = None,
+    event_col: Annotated[str | None, typer.Option(help="Column holding the event (0/1).")] = None,
+    time_unit: Annotated[TimeUnit, typer.Option(help="Unit of the time column.")] = TimeUnit.months,
+) -> None:
+    """Evaluate a model's predicted benefit on a randomised cohort (metrics.json)."""
+    from training.scoring import evaluate_cohort
+
+    evaluate_cohort(model, cohort, out, arm_col=arm_col, time_col=time_col,
+                    event_col=event_col, time_unit=time_unit.value)
+    console.print(f"wrote metrics to {out}")
+
+
+@app.command()
+@clean_errors
+def features(
+    cohort: Annotated[Path, typer.Option(help="Cohort directory or clinical-only CSV.")],
+    out: Annotated[Path, typer.Option(help="Parquet to write; features.json goes beside it.")],
+    scheduler: Annotated[
+        str | None, typer.Option(help="dask.distributed scheduler address, to scale out.")
+    ] = None,
+) -> None:
+    """Build the feature table (clinical, biomarkers, signatures, TCR, ctDNA) of a cohort."""
+    from features.pipeline import features_for_cohort
+
+    manifest = features_for_cohort(cohort, out, scheduler=scheduler)
+    console.print(
+        f"wrote {len(manifest.features)} features for {manifest.n_patients} patients to {out}"
+        f"{' (SYNTHETIC data)' if manifest.synthetic else ''}"
+    )
+    for warning in manifest.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from cohorts.errors import CohortFormatError, Problem
 from cohorts.meta import CohortMeta
-from cohorts.schema import CLINICAL_SCHEMA, validate
+from cohorts.schema import clinical_schema, validate
 
 CLINICAL_FILE = "clinical.csv"
 MAF_FILE = "mutations.maf"
@@ -20,10 +20,14 @@ META_FILE = "cohort.json"
 TRUTH_FILE = "truth.csv"  # simulator only; never read by training
 
 
-def read_clinical(path: str | Path, *, rename: dict[str, str] | None = None) -> pd.DataFrame:
+def read_clinical(
+    path: str | Path, *, rename: dict[str, str] | None = None, endpoint: str | None = "pfs"
+) -> pd.DataFrame:
     """Read and validate clinical.csv (or any CSV with the clinical columns).
 
-    ``rename`` maps a foreign trial's column names onto the format's before validation.
+    ``rename`` maps a foreign trial's column names onto the format's before validation;
+    ``endpoint`` ("pfs" or "os") says which time/event pair must be present; ``None`` (scoring new
+    patients) makes the arm and outcomes optional.
     """
     path = Path(path)
     try:
@@ -39,7 +43,7 @@ def read_clinical(path: str | Path, *, rename: dict[str, str] | None = None) -> 
                 path, [Problem(src, "column named by a mapping flag is missing") for src in missing]
             )
         df = df.rename(columns=rename)
-    return validate(df, CLINICAL_SCHEMA, str(path))
+    return validate(df, clinical_schema(endpoint), str(path))
 
 
 @dataclass
@@ -60,18 +64,20 @@ class Cohort:
         return self.files.get(name)
 
 
-def read_cohort(path: str | Path, *, rename: dict[str, str] | None = None) -> Cohort:
+def read_cohort(
+    path: str | Path, *, rename: dict[str, str] | None = None, endpoint: str | None = "pfs"
+) -> Cohort:
     path = Path(path)
     if not path.exists():
         raise CohortFormatError(path, [Problem(None, "no such file or directory")])
     if path.is_file():
-        clinical = read_clinical(path, rename=rename)
+        clinical = read_clinical(path, rename=rename, endpoint=endpoint)
         meta = CohortMeta(name=path.stem, synthetic=False, description=f"clinical table {path}")
         return Cohort(clinical=clinical, meta=meta, root=None, files={})
     clinical_path = path / CLINICAL_FILE
     if not clinical_path.exists():
         raise CohortFormatError(path, [Problem(None, f"a cohort directory needs {CLINICAL_FILE}")])
-    clinical = read_clinical(clinical_path, rename=rename)
+    clinical = read_clinical(clinical_path, rename=rename, endpoint=endpoint)
     meta_path = path / META_FILE
     meta = (
         CohortMeta.read(meta_path)

@@ -83,6 +83,31 @@ CLINICAL_SCHEMA = pa.DataFrameSchema(
     name="clinical.csv",
 )
 
+ENDPOINTS = ("pfs", "os")
+
+
+def clinical_schema(endpoint: str | None = "pfs") -> pa.DataFrameSchema:
+    """CLINICAL_SCHEMA requiring the time and event columns of ``endpoint`` only.
+
+    ``endpoint=None`` is for scoring new patients: arm and outcomes are then optional.
+    """
+    if endpoint not in (*ENDPOINTS, None):
+        raise ValueError(f"endpoint must be one of {ENDPOINTS}, got {endpoint!r}")
+    if endpoint == "pfs":
+        return CLINICAL_SCHEMA
+    optional = {"required": False, "nullable": True}
+    changes = {
+        "pfs_months": optional,
+        "pfs_event": {**optional, "dtype": float},
+    }
+    if endpoint == "os":
+        changes["os_months"] = {"required": True, "nullable": False}
+        changes["os_event"] = {"required": True, "nullable": False}
+    else:
+        changes["arm"] = {**optional, "dtype": float}
+    return CLINICAL_SCHEMA.update_columns(changes)
+
+
 MAF_SCHEMA = pa.DataFrameSchema(
     {
         "Hugo_Symbol": pa.Column(str, pa.Check.str_length(min_value=1)),

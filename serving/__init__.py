@@ -1,0 +1,1 @@
+"""BentoML HTTP server scoring patients with the champion benefit model."""

@@ -1,0 +1,1 @@
+"""MLflow-tracked jobs that fit, evaluate, register and promote benefit models."""

@@ -1,0 +1,137 @@
+"""A fitted benefit model plus everything needed to score one patient from raw inputs.
+
+The bundle is what MLflow stores (inside the pyfunc) and what the server loads: it owns the feature
+selection, so training and serving share one feature code path (``features.build_features``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from models.base import PREDICTION_COLUMNS, SURVIVAL_GRID_MONTHS
+
+SURROGATE_PARAMS = {"max_depth": 3, "eta": 0.1, "subsample": 0.8, "nthread": 1, "seed": 0}
+
+
+class ModelBundle:
+    """Estimator + feature list + training facts; scores raw patient inputs."""
+
+    def __init__(
+        self, estimator, feature_info: dict[str, dict], training: dict, alpha: float = 0.1
+    ):
+        self.estimator = estimator
+        self.feature_info = feature_info
+        self.training = training  # cohort name, synthetic, fingerprint, endpoint, panel size
+        self.alpha = alpha
+        self.ranges_: dict[str, tuple[float, float]] = {}
+        self.surrogate_: xgb.Booster | None = None
+        self.surrogate_r2_: float | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.feature_info)
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.training.get("synthetic", False))
+
+    def fit_explainer(self, X: pd.DataFrame) -> ModelBundle:
+        """Fit a tree surrogate of the predicted 12-month RMST gain, for TreeSHAP drivers.
+
+        Exact SHAP on a bootstrap ensemble of survival models is too slow per request; TreeSHAP on
+        a boosted surrogate takes milliseconds. Its fidelity (R^2 on the training cohort) is
+        reported in the model card so a user can judge the drivers.
+        """
+        lo = X.quantile(0.005).to_dict()
+        hi = X.quantile(0.995).to_dict()
+        self.ranges_ = {c: (float(lo[c]), float(hi[c])) for c in X.columns}
+        gain = np.asarray(self.estimator.effect(X, estimand="rmst_gain_12mo"), dtype=float)
+        dtrain = xgb.DMatrix(X, label=gain, missing=np.nan)
+        self.surrogate_ = xgb.train(SURROGATE_PARAMS, dtrain, num_boost_round=200)
+        fitted = self.surrogate_.predict(dtrain)
+        ss_tot = float(((gain - gain.mean()) ** 2).sum()) or 1.0
+        self.surrogate_r2_ = 1.0 - float(((gain - fitted) ** 2).sum()) / ss_tot
+        return self
+
+    # --- the shared feature path -------------------------------------------------------------
+    def features_for(self, raw) -> pd.DataFrame:
+        """Model features for raw inputs, via the same pipeline as training."""
+        import features
+
+        built = features.build_features(raw).frame
+        clinical = raw.clinical.set_index("patient_id")
+        columns = {}
+        for name in self.feature_names:
+            if name in built.columns:
+                columns[name] = built[name].reindex(clinical.index)
+            elif name in clinical.columns:  # clinical column used as given (--features)
+                columns[name] = pd.to_numeric(clinical[name], errors="coerce")
+            else:
+                columns[name] = pd.Series(np.nan, index=clinical.index)
+        return pd.DataFrame(columns, index=clinical.index).astype(float)
+
+    def raw_from_records(self, records: list[dict]):
+        import features
+
+        return features.raw_inputs_from_records(
+            records, panel_size_mb=self.training.get("panel_size_mb")
+        )
+
+    # --- predictions ---------------------------------------------------------------------------
+    def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """PREDICTION_COLUMNS per patient (index = patient_id)."""
+        out = self.estimator.predict_benefit(X, alpha=self.alpha)
+        return out[PREDICTION_COLUMNS]
+
+    def survival_curves(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s0, s1 = self.estimator.predict_survival(X, SURVIVAL_GRID_MONTHS)
+        return SURVIVAL_GRID_MONTHS, s0, s1
+
+    def drivers(self, X: pd.DataFrame, top_k: int = 5) -> list[list[dict]]:
+        """The features pushing each patient's predicted RMST gain up or down most (TreeSHAP)."""
+        if self.surrogate_ is None:
+            return [[] for _ in range(len(X))]
+        contribs = self.surrogate_.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True)
+        contribs = contribs[:, :-1]  # last column is the bias
+        order = np.argsort(-np.abs(contribs), axis=1)[:, :top_k]
+        names = np.asarray(X.columns)
+        values = X.to_numpy()
+        return [
+            [
+                {"feature": str(names[j]), "value": _json_float(values[i, j]),
+                 "contribution_months": round(float(contribs[i, j]), 4),
+                 "direction": "increases benefit" if contribs[i, j] > 0 else "decreases benefit"}
+                for j in order[i]
+                if contribs[i, j] != 0
+            ]
+            for i in range(len(X))
+        ]
+
+    def input_warnings(self, X: pd.DataFrame) -> list[list[str]]:
+        """Imputed (missing) inputs and values outside the training range, per patient."""
+        missing = X.isna().to_numpy()
+        values = X.to_numpy()
+        names = list(X.columns)
+        warnings = []
+        for i in range(len(X)):
+            row = [f"{names[j]} missing: imputed by the model" for j in np.flatnonzero(missing[i])]
+            for j, name in enumerate(names):
+                lo, hi = self.ranges_.get(name, (-np.inf, np.inf))
+                v = values[i, j]
+                if not np.isnan(v) and (v < lo or v > hi):
+                    row.append(f"{name}={v:g} outside the training range [{lo:g}, {hi:g}]")
+            warnings.append(row)
+        return warnings
+
+    def predict_table(self, raw) -> pd.DataFrame:
+        """One row per patient: ``patient_id`` then PREDICTION_COLUMNS (the ``predict`` file)."""
+        X = self.features_for(raw)
+        table = self.predict_frame(X)
+        table.insert(0, "patient_id", X.index.to_numpy())
+        return table.reset_index(drop=True)
+
+
+def _json_float(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)

@@ -1,0 +1,211 @@
+"""``abscopal train``: select, fit, evaluate, log, register and (maybe) promote a benefit model.
+
+Order matters for "loses nothing": the data is checked before any MLflow run starts; the model is
+registered only after every artifact is logged; the champion alias moves last, under a lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from rich.progress import Progress
+
+from abscopal.settings import get_settings
+from models.base import ESTIMANDS
+from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
+from training.data import TrainingData, load_training_data
+from training.split import check_folds, cv_folds, holdout_split
+
+CANDIDATES = ("risk", "t", "s", "dr")
+
+
+@dataclass
+class TrainConfig:
+    cohort: Path
+    arm_col: str | None = None
+    time_col: str | None = None
+    event_col: str | None = None
+    time_unit: str = "months"
+    endpoint: str = "pfs"
+    features: list[str] | None = None
+    learner: str = "auto"
+    experiment: str | None = None
+    model_name: str | None = None
+    register: bool = True
+    folds: int = 5
+    n_bootstrap: int = 50
+    holdout_fraction: float = 0.25
+    seed: int = 2025
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_uri: str
+    learner: str
+    version: str | None = None
+    promoted: bool = False
+    reason: str = ""
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResult:
+    from models import make_learner
+    from training.registry import register_and_promote
+    from training.tracking import configure, experiment_id
+
+    settings = get_settings()
+    if config.learner not in ("auto", *CANDIDATES):
+        raise ValueError(f"--learner must be auto or one of {CANDIDATES}, got {config.learner!r}")
+    data = load_training_data(
+        config.cohort, arm_col=config.arm_col, time_col=config.time_col,
+        event_col=config.event_col, time_unit=config.time_unit, endpoint=config.endpoint,
+        features=config.features,
+    )
+    train_idx, hold_idx = holdout_split(data, config.holdout_fraction, config.seed)
+    train_part, holdout = data.subset(train_idx), data.subset(hold_idx)
+    check_folds(train_part, config.folds)
+
+    client = configure(settings)
+    exp_id = experiment_id(client, config.experiment or settings.experiment, settings)
+    model_name = config.model_name or settings.model_name
+    started = time.perf_counter()
+    with mlflow.start_run(experiment_id=exp_id) as run:
+        _log_inputs(config, data, model_name)
+        candidates = CANDIDATES if config.learner == "auto" else (config.learner,)
+        cv = cross_validate(train_part, candidates, config.folds, config.seed, progress)
+        for name, result in cv.items():
+            mlflow.log_metrics({f"cv_{name}_{k}": v for k, v in result["metrics"].items()})
+        chosen = min(cv, key=lambda n: cv[n]["metrics"]["benefit_loss"])
+        mlflow.set_tag("abscopal.learner", chosen)
+
+        estimator = make_learner(
+            chosen, n_bootstrap=config.n_bootstrap, random_state=config.seed,
+            feature_timepoints={c: i["timepoint"] for c, i in data.feature_info.items()},
+        ).fit(train_part.Y, train_part.T, train_part.X)
+        bundle = _make_bundle(estimator, data, chosen)
+        bundle.fit_explainer(train_part.X)
+        holdout_metrics = evaluate_holdout(bundle, holdout)
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout_metrics.items()
+                            if isinstance(v, (int, float)) and np.isfinite(v)})
+        _log_plots(cv[chosen]["oof"], train_part)
+        info = _log_model(bundle, data)
+        mlflow.log_metric("train_seconds", time.perf_counter() - started)
+
+    result = TrainResult(run_id=run.info.run_id, model_uri=info.model_uri, learner=chosen,
+                         metrics={"holdout": holdout_metrics,
+                                  "cv": {n: r["metrics"] for n, r in cv.items()}})
+    if config.register:
+        version, promoted, reason = register_and_promote(
+            client, settings, info.model_uri, run.info.run_id, model_name,
+            new_loss=holdout_metrics["benefit_loss"], holdout=holdout,
+        )
+        result.version, result.promoted, result.reason = version, promoted, reason
+    else:
+        result.reason = "not registered (--no-register)"
+    return result
+
+
+def cross_validate(
+    data: TrainingData, candidates, folds: int, seed: int, progress: Progress | None = None
+) -> dict[str, dict]:
+    """Out-of-fold predicted gains of each learner and their benefit criterion."""
+    from models import make_learner
+
+    psi = pseudo_outcomes(data.Y, data.T)[SELECTION_ESTIMAND].to_numpy()
+    splits = cv_folds(data, folds, seed)
+    task = progress.add_task("cross-validating learners", total=len(candidates) * folds) \
+        if progress else None
+    out = {}
+    for name in candidates:
+        oof = {k: np.full(data.n, np.nan) for k in ESTIMANDS}
+        for train_idx, test_idx in splits:
+            learner = make_learner(name, n_bootstrap=0, random_state=seed)
+            learner.fit(data.Y.iloc[train_idx], data.T.iloc[train_idx], data.X.iloc[train_idx])
+            for k, gain in learner.effect_all(data.X.iloc[test_idx]).items():
+                oof[k][test_idx] = gain
+            if progress:
+                progress.advance(task)
+        constant = np.full(data.n, psi.mean())
+        gain = oof[SELECTION_ESTIMAND]
+        out[name] = {
+            "oof": oof,
+            "metrics": {
+                "benefit_loss": benefit_loss(psi, gain),
+                "benefit_loss_vs_constant": benefit_loss(psi, gain) - benefit_loss(psi, constant),
+                "spearman_with_pseudo_outcome": float(
+                    pd.Series(gain).corr(pd.Series(psi), method="spearman")
+                ),
+            },
+        }
+    return out
+
+
+def evaluate_holdout(bundle, holdout: TrainingData) -> dict:
+    from models import evaluate_benefit
+
+    psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
+    gain = bundle.estimator.effect(holdout.X, estimand=SELECTION_ESTIMAND)
+    metrics = evaluate_benefit(bundle.estimator, holdout.Y, holdout.T, holdout.X)
+    metrics["benefit_loss"] = benefit_loss(psi, gain)
+    metrics["n"] = holdout.n
+    return metrics
+
+
+def _make_bundle(estimator, data: TrainingData, learner: str):
+    from training.bundle import ModelBundle
+
+    training = {
+        "cohort": data.cohort_name, "synthetic": data.synthetic, "endpoint": data.endpoint,
+        "panel_size_mb": data.panel_size_mb, "fingerprint": data.fingerprint(), "learner": learner,
+    }
+    return ModelBundle(estimator, data.feature_info, training)
+
+
+def _log_inputs(config: TrainConfig, data: TrainingData, model_name: str) -> None:
+    params = {k: v for k, v in asdict(config).items() if k != "features"}
+    params["cohort"] = str(config.cohort)
+    params["features"] = ",".join(data.X.columns)[:5000]
+    params["model_name"] = model_name
+    mlflow.log_params(params)
+    fingerprint = data.fingerprint()
+    mlflow.log_dict(fingerprint, "data_fingerprint.json")
+    mlflow.log_dict({"features": data.feature_info, "dropped": data.dropped_features},
+                    "features.json")
+    mlflow.set_tags({
+        "abscopal.synthetic": str(data.synthetic).lower(),
+        "abscopal.cohort": data.cohort_name,
+        "abscopal.data_sha256": fingerprint["sha256"],
+        **{f"abscopal.{k}": str(v) for k, v in fingerprint.items() if k != "sha256"},
+    })
+
+
+def _log_plots(oof_gains: dict[str, np.ndarray], train_part: TrainingData) -> None:
+    import matplotlib.pyplot as plt
+
+    from training import plots
+
+    for name, fig in plots.training_figures(oof_gains, train_part).items():
+        mlflow.log_figure(fig, f"plots/{name}.png")
+        plt.close(fig)
+
+
+def _log_model(bundle, data: TrainingData):
+    from training.pyfunc import BenefitPyfunc, pip_requirements, signature
+
+    extra = [c for c, i in data.feature_info.items() if i["group"] == "clinical (as given)"]
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=BenefitPyfunc(bundle),
+        signature=signature(extra),
+        pip_requirements=pip_requirements(),
+        metadata={"synthetic": data.synthetic, "cohort": data.cohort_name},
+    )

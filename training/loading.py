@@ -1,0 +1,59 @@
+"""Load a registered or logged benefit model (any MLflow model URI) as a ModelBundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from abscopal.settings import Settings, get_settings
+from training.bundle import ModelBundle
+
+
+class ModelNotFoundError(LookupError):
+    """No model at the URI; the message names the command that trains one."""
+
+
+@dataclass
+class LoadedModel:
+    bundle: ModelBundle
+    uri: str
+    name: str | None
+    version: str | None
+    run_id: str | None
+
+
+def default_model_uri(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    return settings.model_uri or f"models:/{settings.model_name}@{settings.champion_alias}"
+
+
+def load_model(uri: str | None = None, settings: Settings | None = None) -> LoadedModel:
+    from training.tracking import configure
+
+    settings = settings or get_settings()
+    uri = uri or default_model_uri(settings)
+    configure(settings)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        raise ModelNotFoundError(
+            f"no model at {uri} in {settings.tracking_uri} ({str(exc).splitlines()[0]}). "
+            "Train and register one first: `abscopal train --cohort data/virtual_trial` "
+            "(or `make run`)."
+        ) from None
+    name = version = None
+    if uri.startswith("models:/"):
+        name, _, ref = uri.removeprefix("models:/").partition("@")
+        client = mlflow.MlflowClient()
+        mv = (client.get_model_version_by_alias(name, ref) if ref
+              else client.get_model_version(*name.split("/", 1)))
+        name, version = mv.name, str(mv.version)
+    return LoadedModel(
+        bundle=pyfunc.unwrap_python_model().bundle,
+        uri=uri,
+        name=name,
+        version=version,
+        run_id=pyfunc.metadata.run_id,
+    )

@@ -1,0 +1,74 @@
+"""The MLflow pyfunc flavour of a benefit model: one call returns the full prediction."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Array, ColSpec, Schema
+
+from cohorts.schema import CATEGORICAL_BASELINE, MUTATION_FLAGS, NUMERIC_BASELINE
+from models.base import PREDICTION_COLUMNS
+from training.bundle import ModelBundle
+
+# Explicit requirements (no environment inference at log time, which is slow and offline-hostile).
+REQUIREMENTS = [
+    "abscopal", "mlflow", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "lifelines",
+    "pandera", "pyarrow", "pydantic", "shap",
+]
+
+
+class BenefitPyfunc(mlflow.pyfunc.PythonModel):
+    """Input: one row per patient with clinical.csv baseline columns (all optional).
+
+    Output: ``patient_id``, PREDICTION_COLUMNS, and the survival curves under each arm on the
+    0-24 month grid (``survival_ici``, ``survival_rt_ici``, lists aligned with ``months``).
+    """
+
+    def __init__(self, bundle: ModelBundle):
+        self.bundle = bundle
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        records = pd.DataFrame(model_input).to_dict(orient="records")
+        for i, record in enumerate(records):
+            record.setdefault("patient_id", f"patient_{i + 1}")
+            for key, value in list(record.items()):
+                if value is None or (isinstance(value, float) and value != value):
+                    del record[key]
+        raw = self.bundle.raw_from_records(records)
+        X = self.bundle.features_for(raw)
+        table = self.bundle.predict_frame(X)
+        months, s0, s1 = self.bundle.survival_curves(X)
+        table.insert(0, "patient_id", X.index.to_numpy())
+        table = table.reset_index(drop=True)
+        table["months"] = [list(map(float, months))] * len(table)
+        table["survival_ici"] = [list(map(float, row)) for row in s0]
+        table["survival_rt_ici"] = [list(map(float, row)) for row in s1]
+        return table
+
+
+def signature(extra_columns: list[str]) -> ModelSignature:
+    inputs = [ColSpec("string", "patient_id", required=False)]
+    inputs += [ColSpec("double", name, required=False) for name in NUMERIC_BASELINE]
+    inputs += [ColSpec("string", name, required=False) for name in CATEGORICAL_BASELINE]
+    inputs += [ColSpec("double", name, required=False) for name in MUTATION_FLAGS]
+    known = {c.name for c in inputs}
+    inputs += [ColSpec("double", c, required=False) for c in extra_columns if c not in known]
+    outputs = [ColSpec("string", "patient_id")]
+    outputs += [
+        ColSpec("string" if c == "recommendation" else "double", c) for c in PREDICTION_COLUMNS
+    ]
+    outputs += [ColSpec(Array("double"), c) for c in ("months", "survival_ici", "survival_rt_ici")]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def pip_requirements() -> list[str]:
+    pinned = []
+    for name in REQUIREMENTS:
+        try:
+            pinned.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            pinned.append(name)
+    return pinned

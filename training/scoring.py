@@ -1,0 +1,77 @@
+"""``abscopal predict`` and ``abscopal evaluate``: offline scoring and evaluation of a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from abscopal.atomic import atomic_path
+from cohorts import read_cohort
+from cohorts.io import TRUTH_FILE
+from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
+from training.loading import load_model
+
+
+def predict_cohort(model_uri: str | None, cohort_path: str | Path, out: str | Path) -> pd.DataFrame:
+    """One row per patient: patient_id, PREDICTION_COLUMNS. Outcomes in the cohort are ignored."""
+    import features
+
+    loaded = load_model(model_uri)
+    cohort = read_cohort(cohort_path, endpoint=None)
+    raw = features.raw_inputs_from_cohort(cohort)
+    table = loaded.bundle.predict_table(raw)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    return table
+
+
+def evaluate_cohort(
+    model_uri: str | None, cohort_path: str | Path, out: str | Path | None = None, **read
+) -> dict:
+    """Benefit metrics of a model on a randomised cohort (plus truth-based ones when known)."""
+    from models import evaluate_benefit
+    from training.data import read_trial
+
+    loaded = load_model(model_uri)
+    bundle = loaded.bundle
+    trial = read_trial(cohort_path, endpoint=bundle.training.get("endpoint", "pfs"), **read)
+    X = trial.available.reindex(columns=bundle.feature_names)
+    truth = _truth(Path(cohort_path), X.index)
+    metrics = evaluate_benefit(bundle.estimator, trial.Y, trial.T, X, truth=truth)
+    psi = pseudo_outcomes(trial.Y, trial.T)[SELECTION_ESTIMAND]
+    metrics["benefit_loss"] = benefit_loss(psi, bundle.estimator.effect(X, SELECTION_ESTIMAND))
+    metrics["model"] = {"uri": loaded.uri, "name": loaded.name, "version": loaded.version,
+                        "run_id": loaded.run_id, "synthetic_training_data": bundle.synthetic}
+    metrics["cohort"] = {"path": str(cohort_path), "n": len(X),
+                         "synthetic": bool(trial.cohort.meta.synthetic)}
+    if out is not None:
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
+    return metrics
+
+
+def _truth(cohort_dir: Path, index: pd.Index) -> pd.DataFrame | None:
+    path = cohort_dir / TRUTH_FILE if cohort_dir.is_dir() else None
+    if path is None or not path.exists():
+        return None
+    truth = pd.read_csv(path, dtype={"patient_id": str}).set_index("patient_id")
+    # truth.csv says true_pfs_gain_6mo; models.evaluate_benefit reads pfs_gain_6mo.
+    truth = truth.rename(columns=lambda c: c.removeprefix("true_"))
+    return truth.reindex(index)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    return value
