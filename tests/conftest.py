@@ -35,3 +35,74 @@ def public_ici_path() -> Path:
 
 def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def write_small_trial(path: Path, n: int = 400, seed: int = 7) -> Path:
+    """A clinical-only randomised trial with a known effect: RT helps cold tumours most."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    pdl1 = rng.choice([0.0, 5.0, 30.0, 70.0], n, p=[0.55, 0.15, 0.1, 0.2])
+    tmb = np.round(rng.lognormal(2.0, 0.7, n), 2)
+    arm = rng.integers(0, 2, n)
+    cold = (pdl1 < 1) | (tmb < 10)
+    rate = 0.3 * np.exp(-arm * np.where(cold, 0.9, 0.1))
+    t = rng.exponential(1 / rate)
+    c = rng.uniform(3, 30, n)
+    pd.DataFrame(
+        {
+            "patient_id": [f"P{i:04d}" for i in range(n)],
+            "arm": arm,
+            "pfs_months": np.round(np.minimum(t, c), 3) + 0.01,
+            "pfs_event": (t <= c).astype(int),
+            "pdl1_tps": pdl1,
+            "tmb": tmb,
+            "age": rng.integers(40, 80, n),
+            "sex": rng.choice(["F", "M"], n),
+            "ecog": rng.integers(0, 2, n),
+            "albumin": np.round(rng.normal(3.8, 0.4, n), 1),
+            "nlr": np.round(rng.lognormal(1.6, 0.5, n), 2),
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+class TrainedModel:
+    """A registered champion in its own MLflow store, trained once per test session."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.cohort = write_small_trial(root / "trial.csv")
+        self.result = None
+
+    def env(self, monkeypatch) -> None:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", self.tracking_uri)
+        monkeypatch.setenv("ABSCOPAL_TRACKING_URI", self.tracking_uri)
+        from abscopal.settings import get_settings
+
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> TrainedModel:
+    from unittest import mock
+
+    from abscopal.settings import get_settings
+    from training.job import TrainConfig, train
+
+    model = TrainedModel(tmp_path_factory.mktemp("trained"))
+    env = {"MLFLOW_TRACKING_URI": model.tracking_uri, "ABSCOPAL_TRACKING_URI": model.tracking_uri}
+    with mock.patch.dict(os.environ, env):
+        get_settings.cache_clear()
+        model.result = train(TrainConfig(cohort=model.cohort, folds=3, n_bootstrap=10, seed=1))
+    get_settings.cache_clear()
+    return model
+
+
+@pytest.fixture
+def champion(trained_model, monkeypatch) -> TrainedModel:
+    """The session's trained champion, with MLflow pointed at its store for this test."""
+    trained_model.env(monkeypatch)
+    return trained_model
