@@ -99,6 +99,7 @@ def train(
     arm_col: Annotated[str | None, typer.Option(help="Column holding the arm (0/1).")] = None,
     time_col: Annotated[str | None, typer.Option(help="Column holding the event time.")] = None,
     event_col: Annotated[str | None, typer.Option(help="Column holding the event (0/1).")] = None,
+    id_col: Annotated[str | None, typer.Option(help="Column holding the patient id.")] = None,
     time_unit: Annotated[TimeUnit, typer.Option(help="Unit of the time column.")] = TimeUnit.months,
     endpoint: Annotated[Endpoint, typer.Option(help="Outcome to model.")] = Endpoint.pfs,
     features: Annotated[
@@ -122,7 +123,7 @@ def train(
     from training.job import train as run_training
 
     config = TrainConfig(
-        cohort=cohort, arm_col=arm_col, time_col=time_col, event_col=event_col,
+        cohort=cohort, arm_col=arm_col, time_col=time_col, event_col=event_col, id_col=id_col,
         time_unit=time_unit.value, endpoint=endpoint.value,
         features=[f.strip() for f in features.split(",") if f.strip()] if features else None,
         learner=learner.value, experiment=experiment, model_name=model_name, register=register,
@@ -130,13 +131,20 @@ def train(
     )
     with Progress(console=console, transient=True, disable=json_output) as progress:
         result = run_training(config, progress=progress)
+    ate = result.metrics["average_effect"]
     summary = {
+        "average_effect": (
+            f"HR {ate['hazard_ratio']:.2f} (95% CI {ate['hazard_ratio_lower']:.2f}-"
+            f"{ate['hazard_ratio_upper']:.2f}); 12-month RMST difference "
+            f"{ate['rmst_difference']:.2f} months ({ate['rmst_difference_lower']:.2f} to "
+            f"{ate['rmst_difference_upper']:.2f})"
+        ),
         "run_id": result.run_id, "model_uri": result.model_uri, "learner": result.learner,
         "version": result.version, "promoted": result.promoted, "reason": result.reason,
         "holdout_benefit_loss": result.metrics["holdout"].get("benefit_loss"),
     }
     if json_output:
-        typer.echo(json.dumps(summary))
+        typer.echo(json.dumps({**summary, "average_effect": ate}))
         return
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
@@ -165,13 +173,14 @@ def evaluate(
     arm_col: Annotated[str | None, typer.Option(help="Column holding the arm (0/1).")] = None,
     time_col: Annotated[str | None, typer.Option(help="Column holding the event time.")] = None,
     event_col: Annotated[str | None, typer.Option(help="Column holding the event (0/1).")] = None,
+    id_col: Annotated[str | None, typer.Option(help="Column holding the patient id.")] = None,
     time_unit: Annotated[TimeUnit, typer.Option(help="Unit of the time column.")] = TimeUnit.months,
 ) -> None:
     """Evaluate a model's predicted benefit on a randomised cohort (metrics.json)."""
     from training.scoring import evaluate_cohort
 
     evaluate_cohort(model, cohort, out, arm_col=arm_col, time_col=time_col,
-                    event_col=event_col, time_unit=time_unit.value)
+                    event_col=event_col, id_col=id_col, time_unit=time_unit.value)
     console.print(f"wrote metrics to {out}")
 
 

@@ -69,10 +69,17 @@ class TrainingData:
 
 
 def column_mapping(
-    endpoint: str, arm_col: str | None, time_col: str | None, event_col: str | None
+    endpoint: str,
+    arm_col: str | None,
+    time_col: str | None,
+    event_col: str | None,
+    id_col: str | None = None,
 ) -> dict[str, str]:
     """Map a foreign trial's column names onto the cohort format's."""
-    wanted = {arm_col: "arm", time_col: f"{endpoint}_months", event_col: f"{endpoint}_event"}
+    wanted = {
+        id_col: "patient_id", arm_col: "arm", time_col: f"{endpoint}_months",
+        event_col: f"{endpoint}_event",
+    }
     return {src: dst for src, dst in wanted.items() if src and src != dst}
 
 
@@ -98,6 +105,7 @@ def read_trial(
     arm_col: str | None = None,
     time_col: str | None = None,
     event_col: str | None = None,
+    id_col: str | None = None,
     time_unit: str = "months",
     endpoint: str = "pfs",
 ) -> Trial:
@@ -106,7 +114,7 @@ def read_trial(
 
     if time_unit not in MONTHS_PER_UNIT:
         raise TrainingDataError(f"--time-unit must be one of {sorted(MONTHS_PER_UNIT)}")
-    rename = column_mapping(endpoint, arm_col, time_col, event_col)
+    rename = column_mapping(endpoint, arm_col, time_col, event_col, id_col)
     cohort = read_cohort(cohort_path, rename=rename, endpoint=endpoint)
     built = feature_pipeline.build_features(feature_pipeline.raw_inputs_from_cohort(cohort))
     clinical = cohort.clinical.set_index("patient_id")

@@ -30,6 +30,7 @@ class TrainConfig:
     arm_col: str | None = None
     time_col: str | None = None
     event_col: str | None = None
+    id_col: str | None = None
     time_unit: str = "months"
     endpoint: str = "pfs"
     features: list[str] | None = None
@@ -59,6 +60,7 @@ class TrainResult:
 
 def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResult:
     from models import make_learner
+    from models.metrics import average_effect
     from training.registry import register_and_promote
     from training.tracking import configure, experiment_id
 
@@ -67,8 +69,8 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         raise ValueError(f"--learner must be auto or one of {CANDIDATES}, got {config.learner!r}")
     data = load_training_data(
         config.cohort, arm_col=config.arm_col, time_col=config.time_col,
-        event_col=config.event_col, time_unit=config.time_unit, endpoint=config.endpoint,
-        features=config.features,
+        event_col=config.event_col, id_col=config.id_col, time_unit=config.time_unit,
+        endpoint=config.endpoint, features=config.features,
     )
     train_idx, hold_idx = holdout_split(data, config.holdout_fraction, config.seed)
     train_part, holdout = data.subset(train_idx), data.subset(hold_idx)
@@ -80,6 +82,9 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
     started = time.perf_counter()
     with mlflow.start_run(experiment_id=exp_id) as run:
         _log_inputs(config, data, model_name)
+        ate = average_effect(data.Y["time"], data.Y["event"], data.T)
+        mlflow.log_metrics({f"average_{k}": v for k, v in ate.items()})
+        mlflow.log_dict(ate, "average_effect.json")
         candidates = CANDIDATES if config.learner == "auto" else (config.learner,)
         cv = cross_validate(train_part, candidates, config.folds, config.seed, progress)
         for name, result in cv.items():
@@ -101,7 +106,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         mlflow.log_metric("train_seconds", time.perf_counter() - started)
 
     result = TrainResult(run_id=run.info.run_id, model_uri=info.model_uri, learner=chosen,
-                         metrics={"holdout": holdout_metrics,
+                         metrics={"average_effect": ate, "holdout": holdout_metrics,
                                   "cv": {n: r["metrics"] for n, r in cv.items()}})
     if config.register:
         version, promoted, reason = register_and_promote(
