@@ -203,3 +203,29 @@ def features(
     )
     for warning in manifest.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command()
+@clean_errors
+def serve(
+    model: Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
+) -> None:
+    """Serve the model over HTTP (BentoML): POST /predict, GET /model, /livez, /readyz, /metrics."""
+    import os
+
+    from abscopal.settings import get_settings, project_root
+    from training.loading import load_model
+
+    settings = get_settings()
+    loaded = load_model(model)  # no model: exits with the command that trains one
+    os.environ["ABSCOPAL_MODEL_URI"] = loaded.uri  # the service workers read it at start-up
+    for var in ("BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY"):
+        os.environ.setdefault(var, "true")
+    import bentoml
+
+    console.print(f"serving {loaded.uri} (version {loaded.version}, run {loaded.run_id})"
+                  f"{' trained on SYNTHETIC data' if loaded.bundle.synthetic else ''}")
+    bentoml.serve("serving.service:BenefitService", host=host or settings.host,
+                  port=port or settings.port, working_dir=str(project_root()), blocking=True)

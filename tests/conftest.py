@@ -15,14 +15,25 @@ PUBLIC_ICI = SHARED_DATA / "public_ici" / "nsclc_ici_cohorts.csv"
 def _isolated_mlflow(tmp_path_factory, monkeypatch):
     """Every test gets its own MLflow store, never the repository's mlflow.db."""
     store = tmp_path_factory.mktemp("mlflow")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
-    monkeypatch.setenv("ABSCOPAL_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
     for var in ("MLFLOW_DISABLE_TELEMETRY", "BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK"):
         monkeypatch.setenv(var, "true")
+    point_mlflow_at(f"sqlite:///{store / 'mlflow.db'}", monkeypatch)
+    yield
     from abscopal.settings import get_settings
 
     get_settings.cache_clear()
-    yield
+
+
+def point_mlflow_at(uri: str, monkeypatch) -> None:
+    """Environment and MLflow's process-wide URIs (set_tracking_uri outlives env changes)."""
+    import mlflow
+
+    from abscopal.settings import get_settings
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("ABSCOPAL_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     get_settings.cache_clear()
 
 
@@ -37,8 +48,11 @@ def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def write_small_trial(path: Path, n: int = 400, seed: int = 7) -> Path:
-    """A clinical-only randomised trial with a known effect: RT helps cold tumours most."""
+def write_small_trial(path: Path, n: int = 400, seed: int = 7, truth: Path | None = None) -> Path:
+    """A clinical-only randomised trial with a known effect: RT helps cold tumours most.
+
+    SYNTHETIC test data. ``truth``: also write each patient's true 6-month PFS gain there.
+    """
     import numpy as np
     import pandas as pd
 
@@ -65,6 +79,14 @@ def write_small_trial(path: Path, n: int = 400, seed: int = 7) -> Path:
             "nlr": np.round(rng.lognormal(1.6, 0.5, n), 2),
         }
     ).to_csv(path, index=False)
+    if truth is not None:
+        rate_ici, rate_rt = 0.3, 0.3 * np.exp(-np.where(cold, 0.9, 0.1))
+        pd.DataFrame(
+            {
+                "patient_id": [f"P{i:04d}" for i in range(n)],
+                "true_pfs_gain_6mo": np.exp(-rate_rt * 6) - np.exp(-rate_ici * 6),
+            }
+        ).to_csv(truth, index=False)
     return path
 
 
@@ -78,11 +100,7 @@ class TrainedModel:
         self.result = None
 
     def env(self, monkeypatch) -> None:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", self.tracking_uri)
-        monkeypatch.setenv("ABSCOPAL_TRACKING_URI", self.tracking_uri)
-        from abscopal.settings import get_settings
-
-        get_settings.cache_clear()
+        point_mlflow_at(self.tracking_uri, monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -89,6 +89,20 @@ class ModelBundle:
         s0, s1 = self.estimator.predict_survival(X, SURVIVAL_GRID_MONTHS)
         return SURVIVAL_GRID_MONTHS, s0, s1
 
+    def predict_with_curves(
+        self, X: pd.DataFrame
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+        """``predict_frame`` and ``survival_curves`` together: (table, months, S_ici, S_rt_ici).
+
+        A bootstrap ensemble does both in one pass over its members (what the server calls per
+        request); other estimators fall back to the two separate calls. Values are identical.
+        """
+        both = getattr(self.estimator, "predict_benefit_and_survival", None)
+        if both is None:
+            return (self.predict_frame(X), *self.survival_curves(X))
+        table, s0, s1 = both(X, SURVIVAL_GRID_MONTHS, alpha=self.alpha)
+        return table[PREDICTION_COLUMNS], SURVIVAL_GRID_MONTHS, s0, s1
+
     def drivers(self, X: pd.DataFrame, top_k: int = 5) -> list[list[dict]]:
         """The features pushing each patient's predicted RMST gain up or down most (TreeSHAP)."""
         if self.surrogate_ is None:

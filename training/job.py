@@ -7,6 +7,7 @@ registered only after every artifact is logged; the champion alias moves last, u
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -207,10 +208,15 @@ def _log_model(bundle, data: TrainingData):
     from training.pyfunc import BenefitPyfunc, pip_requirements, signature
 
     extra = [c for c, i in data.feature_info.items() if i["group"] == "clinical (as given)"]
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=BenefitPyfunc(bundle),
-        signature=signature(extra),
-        pip_requirements=pip_requirements(),
-        metadata={"synthetic": data.synthetic, "cohort": data.cohort_name},
-    )
+    example = pd.DataFrame([{"patient_id": "example", **data.X[extra].median().to_dict()}])
+    with warnings.catch_warnings():
+        # MLflow warns that a Python object is pickled; the bundle is our own code, by design.
+        warnings.filterwarnings("ignore", message=".*python_model.*CloudPickle.*")
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=BenefitPyfunc(bundle),
+            signature=signature(extra),
+            input_example=example,  # MLflow scores it at log time: a broken model fails here
+            pip_requirements=pip_requirements(),
+            metadata={"synthetic": data.synthetic, "cohort": data.cohort_name},
+        )

@@ -31,12 +31,11 @@ class BenefitPyfunc(mlflow.pyfunc.PythonModel):
         self.bundle = bundle
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        records = pd.DataFrame(model_input).to_dict(orient="records")
-        for i, record in enumerate(records):
-            record.setdefault("patient_id", f"patient_{i + 1}")
-            for key, value in list(record.items()):
-                if value is None or (isinstance(value, float) and value != value):
-                    del record[key]
+        # Missing cells are absent fields (imputed by the model); ids default to patient-<row>.
+        records = [
+            {k: v for k, v in row.items() if not pd.isna(v)}
+            for row in pd.DataFrame(model_input).to_dict(orient="records")
+        ]
         raw = self.bundle.raw_from_records(records)
         X = self.bundle.features_for(raw)
         table = self.bundle.predict_frame(X)

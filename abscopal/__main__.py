@@ -1,0 +1,3 @@
+from abscopal.cli import app
+
+app(prog_name="abscopal")

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.conftest import write_small_trial
+from training.data import TrainingDataError, load_training_data
+
+
+@pytest.fixture
+def trial_csv(tmp_path):
+    return write_small_trial(tmp_path / "trial.csv", n=120)
+
+
+def test_default_features_are_baseline_with_coverage(trial_csv):
+    data = load_training_data(trial_csv)
+    assert data.n == 120
+    assert set(data.Y.columns) == {"time", "event"}
+    assert all(info["timepoint"] == "baseline" for info in data.feature_info.values())
+    assert "pdl1_tps" in data.X.columns and "tmb" in data.X.columns
+    # features absent from a clinical-only cohort are dropped, with the reason kept
+    assert data.dropped_features
+    assert not ({"arm", "pfs_months", "pfs_event"} & set(data.X.columns))
+
+
+def test_requested_features_include_numeric_columns_as_given(tmp_path, trial_csv):
+    df = pd.read_csv(trial_csv)
+    df["crp"] = range(len(df))
+    df.to_csv(trial_csv, index=False)
+    data = load_training_data(trial_csv, features=["tmb", "crp"])
+    assert list(data.X.columns) == ["tmb", "crp"]
+    assert data.feature_info["crp"]["group"] == "clinical (as given)"
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        (["nonexistent"], "unknown feature"),
+        (["pfs_months"], "outcomes or the arm"),
+        (["arm"], "outcomes or the arm"),
+    ],
+)
+def test_bad_feature_requests_are_named(trial_csv, features, message):
+    with pytest.raises(TrainingDataError, match=message):
+        load_training_data(trial_csv, features=features)
+
+
+def test_constant_feature_is_refused(tmp_path, trial_csv):
+    df = pd.read_csv(trial_csv)
+    df["site"] = 1.0
+    df.to_csv(trial_csv, index=False)
+    with pytest.raises(TrainingDataError, match="site is constant"):
+        load_training_data(trial_csv, features=["tmb", "site"])
+
+
+def test_time_units_convert_to_months(tmp_path, trial_csv):
+    df = pd.read_csv(trial_csv).rename(columns={"pfs_months": "days", "patient_id": "id"})
+    df["days"] = df["days"] * 30.4375
+    df.to_csv(tmp_path / "days.csv", index=False)
+    data = load_training_data(tmp_path / "days.csv", time_col="days", id_col="id",
+                              time_unit="days")
+    expected = pd.read_csv(trial_csv)["pfs_months"].to_numpy()
+    assert data.Y["time"].to_numpy() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda df: df.assign(arm=0), "two-arm"),
+        (lambda df: df.assign(pfs_event=df["pfs_event"].where(df["arm"] == 0, 0)), "events"),
+        (lambda df: df[(df["arm"] == 0) | (df.index < 90)].iloc[:70], "patients"),
+    ],
+    ids=["single-arm", "no-events-in-an-arm", "too-few-in-an-arm"],
+)
+def test_untrainable_cohorts_fail_before_any_run(tmp_path, trial_csv, mutate, message):
+    df = mutate(pd.read_csv(trial_csv))
+    if message == "patients":
+        df = pd.concat([df[df["arm"] == 0], df[df["arm"] == 1].head(4)])
+    df.to_csv(trial_csv, index=False)
+    with pytest.raises(TrainingDataError, match=message):
+        load_training_data(trial_csv)

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import write_small_trial
+from training import job, registry
+from training.data import TrainingDataError
+from training.job import TrainConfig, train
+
+
+def fast_config(cohort, **overrides) -> TrainConfig:
+    return TrainConfig(cohort=cohort, learner="risk", folds=3, n_bootstrap=10, seed=3, **overrides)
+
+
+def test_training_run_is_complete(champion):
+    result = champion.result
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["abscopal.synthetic"] == "false"
+    assert {"cv_risk_benefit_loss", "cv_t_benefit_loss", "cv_s_benefit_loss",
+            "cv_dr_benefit_loss", "holdout_benefit_loss", "average_hazard_ratio"} <= set(
+        run.data.metrics
+    )
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert artifacts == {
+        "plots/calibration_of_benefit.png", "plots/qini.png", "plots/km_by_predicted_benefit.png"
+    }
+    fingerprint = mlflow.artifacts.load_dict(f"runs:/{result.run_id}/data_fingerprint.json")
+    assert fingerprint["n"] == 400 and fingerprint["n_ici"] + fingerprint["n_rt_ici"] == 400
+    champion_version = client.get_model_version_by_alias("rt-benefit", "champion")
+    assert str(champion_version.version) == result.version and result.promoted
+
+
+def test_pyfunc_returns_full_prediction(champion):
+    model = mlflow.pyfunc.load_model(champion.result.model_uri)
+    out = model.predict(pd.DataFrame([{"patient_id": "x", "pdl1_tps": 0.0, "tmb": 3.0},
+                                      {"pdl1_tps": 80.0}]))
+    assert list(out["patient_id"]) == ["x", "patient-2"]
+    assert len(out.loc[0, "survival_ici"]) == len(out.loc[0, "months"]) == 49
+    assert (out["pfs_gain_6mo_lower"] <= out["pfs_gain_6mo_upper"]).all()
+
+
+def test_promotion_needs_a_better_holdout_loss(tmp_path, monkeypatch):
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    first = train(fast_config(cohort))
+    assert first.promoted
+    monkeypatch.setattr(registry, "champion_holdout_loss", lambda uri, holdout: (1e-9, ""))
+    second = train(fast_config(cohort))
+    assert not second.promoted and "kept champion v1" in second.reason
+    monkeypatch.setattr(registry, "champion_holdout_loss", lambda uri, holdout: (1e9, ""))
+    third = train(fast_config(cohort))
+    assert third.promoted and third.version == "3"
+    alias = MlflowClient().get_model_version_by_alias("rt-benefit", "champion")
+    assert str(alias.version) == "3"
+
+
+def test_failure_leaves_a_failed_run_and_no_model(tmp_path, monkeypatch):
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(job, "_log_model", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(fast_config(cohort))
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("abscopal").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert client.search_registered_models() == []
+
+
+def test_bad_cohort_starts_no_run(tmp_path):
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    pd.read_csv(cohort).assign(arm=1).to_csv(cohort, index=False)
+    with pytest.raises(TrainingDataError, match="two-arm"):
+        train(fast_config(cohort))
+    assert MlflowClient().get_experiment_by_name("abscopal") is None
+
+
+def _cli(*args, env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "abscopal", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+@pytest.mark.slow
+def test_two_trainings_against_one_store_both_complete(tmp_path):
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    uri = f"sqlite:///{tmp_path / 'shared' / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "ABSCOPAL_TRACKING_URI": uri,
+           "OMP_NUM_THREADS": "1"}
+    args = ["train", "--cohort", str(cohort), "--learner", "risk", "--folds", "3",
+            "--bootstrap", "10", "--json"]
+    procs = [_cli(*args, "--seed", str(seed), env=env) for seed in (1, 2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    versions = sorted(json.loads(out.strip().splitlines()[-1])["version"] for out, _ in outputs)
+    assert versions == ["1", "2"]
+
+
+@pytest.mark.slow
+def test_actg320_reproduces_the_published_hazard_ratio(tmp_path):
+    """ACTG 320 (Hammer et al., NEJM 1997): HR 0.50 (95% CI 0.33-0.76), through `abscopal train`."""
+    datasets = pytest.importorskip("sksurv.datasets")
+    X, y = datasets.load_aids()
+    pd.DataFrame(
+        {
+            "id": [f"A{i}" for i in range(len(X))], "tx": X["tx"].astype(int),
+            "time": y["time"], "censor": y["censor"].astype(int), "cd4": X["cd4"],
+            "karnof": X["karnof"].astype(float), "priorzdv": X["priorzdv"],
+        }
+    ).to_csv(tmp_path / "actg320.csv", index=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "ABSCOPAL_TRACKING_URI": uri}
+    proc = _cli("train", "--cohort", str(tmp_path / "actg320.csv"), "--id-col", "id",
+                "--arm-col", "tx", "--time-col", "time", "--event-col", "censor",
+                "--time-unit", "days", "--features", "cd4,karnof,priorzdv", "--learner", "risk",
+                "--model-name", "actg320", "--bootstrap", "10", "--json", env=env)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    ate = json.loads(out.strip().splitlines()[-1])["average_effect"]
+    assert ate["hazard_ratio"] == pytest.approx(0.50, abs=0.01)
+    assert ate["hazard_ratio_lower"] == pytest.approx(0.33, abs=0.01)
+    assert ate["hazard_ratio_upper"] == pytest.approx(0.77, abs=0.01)

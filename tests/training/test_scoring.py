@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from models.base import PREDICTION_COLUMNS
+from tests.conftest import write_small_trial
+from training.loading import ModelNotFoundError, load_model
+from training.scoring import evaluate_cohort, predict_cohort
+
+
+def test_predict_writes_one_row_per_patient(champion, tmp_path):
+    out = tmp_path / "pred.csv"
+    table = predict_cohort(None, champion.cohort, out)
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["patient_id", *PREDICTION_COLUMNS]
+    assert len(written) == len(table) == 400
+    for est in ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo"):
+        assert (written[f"{est}_lower"] <= written[est] + 1e-9).all()
+        assert (written[est] <= written[f"{est}_upper"] + 1e-9).all()
+    assert set(written["recommendation"]) <= {"add_rt", "ici_alone", "uncertain"}
+    assert written["probability_of_benefit"].between(0, 1).all()
+
+
+def test_predict_scores_patients_without_outcomes(champion, tmp_path):
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"patient_id": ["n1", "n2"], "pdl1_tps": [0, 90], "tmb": [2.0, 30.0]}).to_csv(
+        new, index=False
+    )
+    table = predict_cohort(None, new, tmp_path / "pred.csv")
+    assert list(table["patient_id"]) == ["n1", "n2"]
+
+
+def test_evaluate_with_truth(champion, tmp_path):
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    write_small_trial(cohort / "clinical.csv", n=300, seed=11, truth=cohort / "truth.csv")
+    metrics = evaluate_cohort(None, cohort, tmp_path / "metrics.json")
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["model"]["version"] == champion.result.version
+    assert saved["cohort"]["n"] == 300
+    for key in ("harrell_c_ici", "harrell_c_rt_ici", "c_for_benefit", "calibration_of_benefit",
+                "qini", "average_effect", "benefit_loss"):
+        assert key in saved
+    # the effect is real and heterogeneous: the champion should rank it
+    assert metrics["truth"]["spearman_6mo"] > 0.1  # truth has two levels (cold vs hot)
+    assert 0.4 < saved["harrell_c_ici"] < 1
+
+
+def test_missing_model_names_the_training_command(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="abscopal train"):
+        load_model("models:/nothing-here@champion")
