@@ -63,3 +63,123 @@ class BenefitEstimator(BaseEstimator, ABC):
     @abstractmethod
     def predict_benefit(self, X: pd.DataFrame, alpha: float = 0.1) -> pd.DataFrame:
         """All of PREDICTION_COLUMNS for each row of ``X`` (index preserved)."""
+
+
+# --- shared helpers (every learner uses these; kept here so the interface and its checks live
+# together) -----------------------------------------------------------------------------------
+
+# Fine grid on which benefit estimands are computed from survival curves: S at 6 and 12 months is
+# read exactly, and RMST up to 12 months is the integral of the right-continuous step curve
+# evaluated at 0.05-month steps (left Riemann sum; exact for curves with no jump inside a step).
+BENEFIT_GRID_MONTHS = np.round(np.arange(0.0, RMST_HORIZON_MONTHS + 1e-9, 0.05), 10)
+
+
+def validate_fit_inputs(
+    Y: pd.DataFrame, T: np.ndarray | pd.Series, X: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+    """Check ``Y``, ``T``, ``X`` and return (time, event, arm, X) as arrays / a numeric frame.
+
+    Errors name the column and what was expected, so bad cohorts fail before any model is fitted.
+    """
+    if not isinstance(Y, pd.DataFrame) or not {"time", "event"} <= set(Y.columns):
+        raise ValueError("Y must be a DataFrame with columns 'time' (months) and 'event' (0/1)")
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError("X must be a pandas DataFrame of baseline features")
+    n = len(Y)
+    arm = np.asarray(T, dtype=float).ravel()
+    if len(arm) != n or len(X) != n:
+        raise ValueError(f"Y, T and X must have the same rows; got {n}, {len(arm)}, {len(X)}")
+    time = pd.to_numeric(Y["time"], errors="coerce").to_numpy(dtype=float)
+    event = pd.to_numeric(Y["event"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(time) | (time <= 0))
+    if bad.size:
+        raise ValueError(
+            f"Y['time'] must be positive finite months; row {bad[0]} has {Y['time'].iloc[bad[0]]!r}"
+        )
+    bad = np.flatnonzero(~np.isin(event, (0.0, 1.0)))
+    if bad.size:
+        raise ValueError(f"Y['event'] must be 0 or 1; row {bad[0]} has {Y['event'].iloc[bad[0]]!r}")
+    bad = np.flatnonzero(~np.isin(arm, (0.0, 1.0)))
+    if bad.size:
+        raise ValueError(
+            f"T (arm) must be 0 (ICI alone) or 1 (RT then ICI); row {bad[0]} is {arm[bad[0]]!r}"
+        )
+    for a, label in ((0, "ICI alone (T=0)"), (1, "RT then ICI (T=1)")):
+        in_arm = arm == a
+        if not in_arm.any():
+            raise ValueError(f"arm {label} has no patients: a randomised two-arm cohort is needed")
+        if event[in_arm].sum() == 0:
+            raise ValueError(f"arm {label} has no events: its survival curve cannot be estimated")
+    non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    if non_numeric:
+        raise ValueError(
+            f"X columns must be numeric; not numeric: {', '.join(map(str, non_numeric))}"
+        )
+    return time, event.astype(int), arm.astype(int), X.astype(float)
+
+
+def benefit_from_curves(
+    s_ici: np.ndarray, s_rt_ici: np.ndarray, times: np.ndarray = BENEFIT_GRID_MONTHS
+) -> dict[str, np.ndarray]:
+    """The three ESTIMANDS from survival curves on ``times`` (which must be BENEFIT_GRID_MONTHS)."""
+    times = np.asarray(times, dtype=float)
+    i6 = int(np.flatnonzero(np.isclose(times, 6.0))[0])
+    i12 = int(np.flatnonzero(np.isclose(times, RMST_HORIZON_MONTHS))[0])
+    widths = np.diff(times[: i12 + 1])
+    diff = s_rt_ici - s_ici
+    return {
+        "pfs_gain_6mo": diff[:, i6],
+        "pfs_gain_12mo": diff[:, i12],
+        "rmst_gain_12mo": diff[:, :i12] @ widths,
+    }
+
+
+def check_estimand(estimand: str) -> None:
+    if estimand not in ESTIMANDS:
+        raise ValueError(f"unknown estimand {estimand!r}; expected one of {', '.join(ESTIMANDS)}")
+
+
+class PointBenefitEstimator(BenefitEstimator):
+    """A learner that gives point estimates; intervals come from wrapping it in BootstrapBenefit.
+
+    Subclasses implement ``fit`` and ``predict_survival``; ``effect`` follows from the two curves
+    (learners with their own effect model, like the DR-learner, override it).
+    """
+
+    def _check_features(self, X: pd.DataFrame) -> None:
+        """Refuse on-treatment features when a feature manifest was given (no leakage)."""
+        timepoints = getattr(self, "feature_timepoints", None)
+        if timepoints is not None:
+            from models.guard import check_baseline_features
+
+            check_baseline_features(list(X.columns), timepoints)
+
+    def _check_predict_X(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"X is missing feature columns used in fit: {', '.join(missing)}")
+        return X[self.feature_names_in_].astype(float)
+
+    def effect(self, X: pd.DataFrame, estimand: str = "rmst_gain_12mo") -> np.ndarray:
+        check_estimand(estimand)
+        s0, s1 = self.predict_survival(X, BENEFIT_GRID_MONTHS)
+        return benefit_from_curves(s0, s1)[estimand]
+
+    def effect_all(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """All ESTIMANDS at once (one survival prediction instead of three)."""
+        s0, s1 = self.predict_survival(X, BENEFIT_GRID_MONTHS)
+        return benefit_from_curves(s0, s1)
+
+    def effect_interval(
+        self, X: pd.DataFrame, estimand: str = "rmst_gain_12mo", alpha: float = 0.1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise TypeError(
+            f"{type(self).__name__} gives point estimates only; wrap it in "
+            "models.BootstrapBenefit (or use models.make_learner) for intervals"
+        )
+
+    def predict_benefit(self, X: pd.DataFrame, alpha: float = 0.1) -> pd.DataFrame:
+        raise TypeError(
+            f"{type(self).__name__} gives point estimates only; wrap it in "
+            "models.BootstrapBenefit (or use models.make_learner) for the full prediction"
+        )

@@ -1,0 +1,89 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import models
+from models import PREDICTION_COLUMNS, RECOMMENDATIONS, BootstrapBenefit, TLearner, make_learner
+
+
+@pytest.fixture(scope="module")
+def fitted(small_trial):
+    Y, T, X, _ = small_trial
+    return make_learner("s", n_bootstrap=10, n_jobs=1, random_state=3).fit(Y, T, X)
+
+
+def test_predict_benefit_columns_and_order(fitted, small_trial):
+    X = small_trial[2].iloc[:50].set_axis(np.arange(100, 150))
+    out = fitted.predict_benefit(X)
+    assert list(out.columns) == PREDICTION_COLUMNS
+    assert (out.index == X.index).all()
+    for k in models.ESTIMANDS:
+        assert (out[f"{k}_lower"] <= out[k]).all() and (out[k] <= out[f"{k}_upper"]).all()
+    assert out["probability_of_benefit"].between(0, 1).all()
+    assert set(out["recommendation"]) <= set(RECOMMENDATIONS)
+    np.testing.assert_allclose(out["pfs_gain_6mo"], out["s_rt_ici_6mo"] - out["s_ici_6mo"])
+    lo, hi = fitted.effect_interval(X, "pfs_gain_12mo")
+    np.testing.assert_allclose(lo, out["pfs_gain_12mo_lower"])
+    np.testing.assert_allclose(hi, out["pfs_gain_12mo_upper"])
+    np.testing.assert_allclose(fitted.probability_of_benefit(X), out["probability_of_benefit"])
+    # a wider level gives wider intervals
+    lo50, hi50 = fitted.effect_interval(X, alpha=0.5)
+    assert (hi50 - lo50 <= out["rmst_gain_12mo_upper"] - out["rmst_gain_12mo_lower"] + 1e-12).all()
+
+
+@pytest.mark.parametrize("name", ["s", "risk"])
+def test_null_effect_intervals_mostly_cover_zero(name, null_trial):
+    # T and DR learners cover less here (about 0.8 at n = 400): their per-arm Breslow curves are
+    # biased when averaged over patients (the lead measures coverage)
+    Y, T, X, _ = null_trial
+    model = make_learner(name, n_bootstrap=20, n_jobs=1, random_state=0).fit(Y, T, X)
+    out = model.predict_benefit(X)
+    covers = (out["rmst_gain_12mo_lower"] <= 0) & (out["rmst_gain_12mo_upper"] >= 0)
+    assert covers.mean() > 0.9
+    assert (out["recommendation"] == "add_rt").mean() < 0.1
+
+
+@pytest.mark.slow  # spawning the two joblib workers takes ~20 s on a busy 2-core machine
+def test_bootstrap_is_deterministic_across_worker_counts(small_trial):
+    Y, T, X, _ = small_trial
+    a = BootstrapBenefit(TLearner(), n_bootstrap=4, n_jobs=1, random_state=5).fit(Y, T, X)
+    b = BootstrapBenefit(TLearner(), n_bootstrap=4, n_jobs=2, random_state=5).fit(Y, T, X)
+    pd.testing.assert_frame_equal(a.predict_benefit(X), b.predict_benefit(X))
+    c = BootstrapBenefit(TLearner(), n_bootstrap=4, n_jobs=1, random_state=6).fit(Y, T, X)
+    assert not np.array_equal(a.effect(X), c.effect(X))
+
+
+def test_make_learner_registry_and_params():
+    assert set(models.LEARNERS) == {"risk", "t", "s", "dr"}
+    wrapped = make_learner("dr", n_bootstrap=7, max_depth=3, random_state=1)
+    assert isinstance(wrapped, BootstrapBenefit)
+    params = wrapped.get_params()
+    assert params["n_bootstrap"] == 7 and params["base_learner__max_depth"] == 3
+    assert isinstance(make_learner("risk", n_bootstrap=0), models.RiskBasedLearner)
+    with pytest.raises(ValueError, match="unknown learner 'forest'"):
+        make_learner("forest")
+
+
+def test_ensemble_refuses_on_treatment_features(small_trial):
+    Y, T, X, _ = small_trial
+    timepoints = {c: "baseline" for c in X.columns} | {"ctdna_change": "on_treatment"}
+    model = make_learner("t", n_bootstrap=3, n_jobs=1, feature_timepoints=timepoints)
+    with pytest.raises(ValueError, match="ctdna_change"):
+        model.fit(Y, T, X.assign(ctdna_change=0.1))
+
+
+def test_evaluate_benefit_returns_every_metric(fitted, small_trial):
+    Y, T, X, truth = small_trial
+    out = models.evaluate_benefit(fitted, Y, T, X, truth=truth)
+    for key in ("harrell_c_ici", "harrell_c_rt_ici", "c_for_benefit"):
+        assert 0.5 < out[key] < 1.0, key
+    assert {"intercept", "slope", "groups"} <= set(out["calibration_of_benefit"])
+    assert out["qini"]["qini_coefficient"] > 0
+    assert out["average_effect"]["hazard_ratio"] < 1
+    assert out["truth"]["spearman_6mo"] > 0.3
+    assert out["truth"]["policy_regret_6mo"] >= 0
+    import json
+
+    json.dumps(out)  # JSON-ready
+    with pytest.raises(ValueError, match="pfs_gain_6mo"):
+        models.evaluate_benefit(fitted, Y, T, X, truth=truth.drop(columns="pfs_gain_6mo"))
