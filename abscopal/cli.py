@@ -105,6 +105,9 @@ def train(
     features: Annotated[
         str | None, typer.Option(help="Comma-separated features (default: all baseline ones).")
     ] = None,
+    feature_table: Annotated[
+        Path | None, typer.Option(help="Parquet from `abscopal features` (else built now).")
+    ] = None,
     learner: Annotated[Learner, typer.Option(help="auto: chosen by cross-validation.")] = "auto",
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
     model_name: Annotated[str | None, typer.Option(help="Registered model name.")] = None,
@@ -126,6 +129,7 @@ def train(
         cohort=cohort, arm_col=arm_col, time_col=time_col, event_col=event_col, id_col=id_col,
         time_unit=time_unit.value, endpoint=endpoint.value,
         features=[f.strip() for f in features.split(",") if f.strip()] if features else None,
+        feature_table=feature_table,
         learner=learner.value, experiment=experiment, model_name=model_name, register=register,
         folds=folds, n_bootstrap=bootstrap, seed=seed,
     )

@@ -108,20 +108,30 @@ def read_trial(
     id_col: str | None = None,
     time_unit: str = "months",
     endpoint: str = "pfs",
+    feature_table: str | Path | None = None,
 ) -> Trial:
-    """Read any randomised two-arm cohort and build its features with the shared pipeline."""
+    """Read any randomised two-arm cohort and its features.
+
+    Features come from ``feature_table`` (the parquet + manifest that ``abscopal features``
+    wrote for this cohort) when given, else from the shared pipeline run now; both are the output
+    of ``features.build_features``.
+    """
     import features as feature_pipeline
 
     if time_unit not in MONTHS_PER_UNIT:
         raise TrainingDataError(f"--time-unit must be one of {sorted(MONTHS_PER_UNIT)}")
     rename = column_mapping(endpoint, arm_col, time_col, event_col, id_col)
     cohort = read_cohort(cohort_path, rename=rename, endpoint=endpoint)
-    built = feature_pipeline.build_features(feature_pipeline.raw_inputs_from_cohort(cohort))
     clinical = cohort.clinical.set_index("patient_id")
+    if feature_table is not None:
+        frame, specs = _read_feature_table(feature_table, cohort, clinical.index)
+    else:
+        built = feature_pipeline.build_features(feature_pipeline.raw_inputs_from_cohort(cohort))
+        frame, specs = built.frame, built.specs
     info = {
         spec.name: {"unit": spec.unit, "group": spec.group, "timepoint": spec.timepoint,
                     "source": spec.source}
-        for spec in built.specs
+        for spec in specs
     }
     Y = pd.DataFrame(
         {
@@ -131,7 +141,27 @@ def read_trial(
     )
     T = clinical["arm"].astype(int)
     _check_outcomes(Y, T, cohort_path)
-    return Trial(Y, T, built.frame.reindex(clinical.index), clinical, info, cohort)
+    return Trial(Y, T, frame.reindex(clinical.index), clinical, info, cohort)
+
+
+def _read_feature_table(path, cohort: Cohort, patients: pd.Index):
+    """A feature table, checked to be built from this cohort's current files."""
+    import features as feature_pipeline
+    from features.manifest import sha256_of
+
+    frame, manifest = feature_pipeline.read_features(path)
+    for name, digest in manifest.input_sha256.items():
+        current = cohort.root / name if cohort.root is not None else None
+        if current is not None and current.exists() and sha256_of(current) != digest:
+            raise TrainingDataError(
+                f"{path} was built from another version of {current}; rebuild it with "
+                f"`abscopal features --cohort {cohort.root} --out {path}`"
+            )
+    missing = patients.difference(frame.index.astype(str))
+    if len(missing):
+        raise TrainingDataError(f"{path} lacks {len(missing)} patients, e.g. {list(missing[:5])}")
+    frame.index = frame.index.astype(str)
+    return frame, manifest.features
 
 
 def load_training_data(

@@ -35,6 +35,7 @@ class TrainConfig:
     time_unit: str = "months"
     endpoint: str = "pfs"
     features: list[str] | None = None
+    feature_table: Path | None = None
     learner: str = "auto"
     experiment: str | None = None
     model_name: str | None = None
@@ -71,7 +72,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
     data = load_training_data(
         config.cohort, arm_col=config.arm_col, time_col=config.time_col,
         event_col=config.event_col, id_col=config.id_col, time_unit=config.time_unit,
-        endpoint=config.endpoint, features=config.features,
+        endpoint=config.endpoint, features=config.features, feature_table=config.feature_table,
     )
     train_idx, hold_idx = holdout_split(data, config.holdout_fraction, config.seed)
     train_part, holdout = data.subset(train_idx), data.subset(hold_idx)
