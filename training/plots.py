@@ -56,13 +56,27 @@ def km_by_benefit_figure(
     time, event, arm, predicted_gain, n_groups: int = 3, title: str = ""
 ) -> plt.Figure:
     """Kaplan-Meier PFS by arm within groups of predicted benefit (tertiles by default)."""
-    time, event = np.asarray(time, float), np.asarray(event, int)
-    arm, gain = np.asarray(arm, int), np.asarray(predicted_gain, float)
+    gain = np.asarray(predicted_gain, float)
     groups = pd.qcut(pd.Series(gain).rank(method="first"), n_groups, labels=False).to_numpy()
     names = ["lowest", "middle", "highest"] if n_groups == 3 else [
         f"group {g + 1}" for g in range(n_groups)
     ]
-    fig, axes = plt.subplots(1, n_groups, figsize=(4 * n_groups, 3.8), sharey=True)
+    return km_by_group_figure(
+        time, event, arm, groups, [f"{name} predicted benefit" for name in names],
+        title=title or "Kaplan-Meier by predicted-benefit group and arm",
+    )
+
+
+def km_by_group_figure(
+    time, event, arm, groups, labels: list[str], title: str = ""
+) -> plt.Figure:
+    """One panel per group (codes 0..len(labels)-1, titled by ``labels``): Kaplan-Meier PFS by arm.
+
+    Shared by the predicted-benefit groups above and the notebooks' PD-L1 / TMB subgroups.
+    """
+    time, event = np.asarray(time, float), np.asarray(event, int)
+    arm, groups = np.asarray(arm, int), np.asarray(groups)
+    fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.8), sharey=True)
     for g, ax in enumerate(np.atleast_1d(axes)):
         for a in (0, 1):
             m = (groups == g) & (arm == a)
@@ -71,11 +85,11 @@ def km_by_benefit_figure(
             KaplanMeierFitter(label=f"{ARM_LABELS[a]} (n={m.sum()})").fit(
                 time[m], event[m]
             ).plot_survival_function(ax=ax, ci_show=False, color=ARM_COLOURS[a])
-        ax.set_title(f"{names[g]} predicted benefit")
+        ax.set_title(labels[g])
         ax.set_xlabel("months")
         ax.set_xlim(0, min(24, time.max()))
     np.atleast_1d(axes)[0].set_ylabel("progression-free survival")
-    fig.suptitle(title or "Kaplan-Meier by predicted-benefit group and arm")
+    fig.suptitle(title or "Kaplan-Meier by group and arm")
     fig.tight_layout()
     return fig
 

@@ -11,6 +11,7 @@ import pandas as pd
 from abscopal.atomic import atomic_path
 from cohorts import read_cohort
 from cohorts.io import TRUTH_FILE
+from models.recommend import RECOMMENDATIONS
 from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
 from training.loading import load_model
 
@@ -43,6 +44,10 @@ def evaluate_cohort(
     metrics = evaluate_benefit(bundle.estimator, trial.Y, trial.T, X, truth=truth)
     psi = pseudo_outcomes(trial.Y, trial.T)[SELECTION_ESTIMAND]
     metrics["benefit_loss"] = benefit_loss(psi, bundle.estimator.effect(X, SELECTION_ESTIMAND))
+    metrics["average_predicted_gain"] = average_predicted_gain(bundle.estimator, X, bundle.alpha)
+    table = bundle.predict_frame(X)
+    shares = table["recommendation"].value_counts(normalize=True)
+    metrics["recommendations"] = {r: float(shares.get(r, 0.0)) for r in RECOMMENDATIONS}
     metrics["model"] = {"uri": loaded.uri, "name": loaded.name, "version": loaded.version,
                         "run_id": loaded.run_id, "synthetic_training_data": bundle.synthetic}
     metrics["cohort"] = {"path": str(cohort_path), "n": len(X),
@@ -51,6 +56,21 @@ def evaluate_cohort(
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
     return metrics
+
+
+def average_predicted_gain(estimator, X: pd.DataFrame, alpha: float) -> dict:
+    """The cohort's mean predicted gain per estimand, with a bootstrap interval over members."""
+    if not hasattr(estimator, "member_effects"):
+        return {k: {"estimate": float(np.mean(v))} for k, v in estimator.effect_all(X).items()}
+    out = {}
+    for k, draws in estimator.member_effects(X).items():
+        means = draws.mean(axis=1)  # one cohort-average gain per bootstrap member
+        out[k] = {
+            "estimate": float(means.mean()),
+            "lower": float(np.quantile(means, alpha / 2)),
+            "upper": float(np.quantile(means, 1 - alpha / 2)),
+        }
+    return out
 
 
 def _truth(cohort_dir: Path, index: pd.Index) -> pd.DataFrame | None:
