@@ -1,0 +1,197 @@
+"""Serving speed, side by side in one run (loopback only, bounded in time):
+
+(a) in-process single-patient prediction with intervals (Predictor.predict), p50;
+(b) HTTP single patient, sequential: p50 and p99;
+(c) 8 concurrent clients: throughput and p99;
+(d) batches of 1,000 patients: patients per second.
+(b)-(d) for the BentoML service (``abscopal serve``) and for a plain FastAPI/uvicorn app serving
+the same Predictor (reference). Needs a registered champion in the configured MLflow store.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/serve_bench.py [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from serving.schemas import PredictRequest  # noqa: E402  (module level: FastAPI reads the hint)
+
+PATIENT = {"patient_id": "bench-1", "age": 64, "sex": "F", "ecog": 1, "pdl1_tps": 0.0,
+           "tmb": 5.2, "nlr": 4.1, "albumin": 3.6, "histology": "adenocarcinoma"}
+
+
+def reference_app():
+    """The plain FastAPI app: same Predictor, same request model, same guard."""
+    import gc
+
+    from fastapi import FastAPI
+    from starlette.responses import Response
+
+    from serving.predictor import Predictor
+    from serving.service import to_json_response
+    from training.loading import load_model
+
+    predictor = Predictor(load_model())
+    gc.collect()
+    gc.freeze()
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict(request: PredictRequest) -> Response:
+        return to_json_response(predictor.predict(request.patients))
+
+    @app.get("/readyz")
+    def ready() -> dict:
+        return {}
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(kind: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true"}
+    env.pop("ABSCOPAL_API_TOKEN", None)  # measure the server, not the auth check
+    if kind == "bentoml":
+        cmd = [str(Path(sys.executable).with_name("abscopal")), "serve", "--port", str(port)]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.serve_bench:reference_app",
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+               "--no-access-log"]
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server {url} not ready in {timeout} s")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def http_numbers(url: str, n_requests: int) -> dict:
+    import httpx
+
+    body = {"patients": [PATIENT]}
+    with httpx.Client(timeout=60) as client:
+        for _ in range(20):  # warm-up
+            client.post(f"{url}/predict", json=body).raise_for_status()
+        seq = []
+        for _ in range(n_requests):
+            t = time.perf_counter()
+            client.post(f"{url}/predict", json=body).raise_for_status()
+            seq.append((time.perf_counter() - t) * 1000)
+
+    def worker(k: int) -> list[float]:
+        out = []
+        with httpx.Client(timeout=60) as c:
+            for _ in range(k):
+                t = time.perf_counter()
+                c.post(f"{url}/predict", json=body).raise_for_status()
+                out.append((time.perf_counter() - t) * 1000)
+        return out
+
+    per_client = max(1, n_requests // 8)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        conc = [x for xs in pool.map(worker, [per_client] * 8) for x in xs]
+    wall = time.perf_counter() - t0
+
+    batch = {"patients": [dict(PATIENT, patient_id=f"b{i}", age=40 + i % 40, tmb=i % 30)
+                          for i in range(1000)]}
+    with httpx.Client(timeout=120) as client:
+        client.post(f"{url}/predict", json=batch).raise_for_status()
+        t0 = time.perf_counter()
+        for _ in range(5):
+            client.post(f"{url}/predict", json=batch).raise_for_status()
+        batch_wall = time.perf_counter() - t0
+    return {
+        "b_p50_ms": statistics.median(seq), "b_p99_ms": pct(seq, 99),
+        "c_rps": len(conc) / wall, "c_p99_ms": pct(conc, 99), "c_max_ms": max(conc),
+        "d_patients_per_s": 5000 / batch_wall,
+    }
+
+
+def in_process(n: int) -> dict:
+    from serving.predictor import Predictor
+    from training.loading import load_model
+
+    predictor = Predictor(load_model())
+    bundle = predictor.bundle
+    request = PredictRequest.model_validate({"patients": [PATIENT]})
+    for _ in range(10):
+        predictor.predict(request.patients)
+    total, features, model = [], [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        predictor.predict(request.patients)
+        total.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        X = bundle.features_for(bundle.raw_from_records([request.patients[0].to_record()]))
+        features.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        bundle.predict_with_curves(X)
+        model.append((time.perf_counter() - t) * 1000)
+    return {"a_p50_ms": statistics.median(total), "a_features_p50_ms": statistics.median(features),
+            "a_model_p50_ms": statistics.median(model),
+            "learner": bundle.training.get("learner"),
+            "members": len(getattr(bundle.estimator, "members_", []))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    results = {"in_process": in_process(min(args.requests, 200))}
+    for kind in ("bentoml", "fastapi"):
+        port = free_port()
+        proc = start(kind, port)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_ready(url, proc)
+            results[kind] = http_numbers(url, args.requests)
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+    a = results["in_process"]
+    print(f"model: {a['learner']} learner, {a['members']} bootstrap members")
+    print(f"(a) in-process single patient p50: {a['a_p50_ms']:.1f} ms "
+          f"(features {a['a_features_p50_ms']:.1f} ms, model {a['a_model_p50_ms']:.1f} ms)")
+    for kind in ("bentoml", "fastapi"):
+        r = results[kind]
+        print(f"{kind:8s} (b) p50 {r['b_p50_ms']:.1f} ms p99 {r['b_p99_ms']:.1f} ms | "
+              f"(c) 8 clients {r['c_rps']:.0f} req/s p99 {r['c_p99_ms']:.1f} ms "
+              f"max {r['c_max_ms']:.1f} ms | (d) {r['d_patients_per_s']:.0f} patients/s")
+
+
+if __name__ == "__main__":
+    main()

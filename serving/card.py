@@ -1,0 +1,92 @@
+"""The model card served at ``GET /model``: what the model is, what it was trained on, how well it
+did, and what it must not be used for. Built once at start-up from the bundle and its MLflow run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mlflow
+
+from training.loading import LoadedModel
+
+INTENDED_USE = (
+    "Research use only: estimating, for groups and individual patients in translational research "
+    "and trial design, the progression-free-survival benefit of adding stereotactic radiotherapy "
+    "to immune checkpoint inhibitors in advanced NSCLC."
+)
+LIMITS = [
+    "Not a medical device; not validated for clinical decision making. Do not use it to choose "
+    "treatment for a patient.",
+    "Estimates transfer only to patients like the training cohort (see training_data); values "
+    "outside the training range are flagged in each prediction's warnings.",
+    "Missing inputs are imputed by the model and flagged; predictions with many imputed inputs "
+    "are less reliable.",
+    "Intervals are bootstrap percentile intervals of the learner's sampling variability; they do "
+    "not cover model misspecification or bias from regularisation.",
+    "Drivers are TreeSHAP attributions of a tree surrogate of the predicted 12-month RMST gain; "
+    "their fidelity is surrogate_r2 (1 = the surrogate reproduces the model exactly).",
+]
+SYNTHETIC_NOTICE = (
+    "SYNTHETIC training data: this model was trained on simulated patients. Its predictions "
+    "demonstrate the software only and carry no clinical meaning."
+)
+REAL_NOTICE = "Trained on real patient data; research use only, not a medical device."
+
+
+def notice(synthetic: bool) -> str:
+    return SYNTHETIC_NOTICE if synthetic else REAL_NOTICE
+
+
+def run_metrics(run_id: str | None) -> dict[str, dict[str, float]]:
+    """Holdout and cross-validation metrics logged by ``abscopal train`` (training/job.py)."""
+    if run_id is None:
+        return {"holdout": {}, "cv": {}}
+    metrics = mlflow.MlflowClient().get_run(run_id).data.metrics
+    out: dict[str, dict[str, float]] = {"holdout": {}, "cv": {}}
+    for key, value in sorted(metrics.items()):
+        prefix, _, name = key.partition("_")
+        if prefix in out and math.isfinite(value):
+            out[prefix][name] = value
+    return out
+
+
+def model_card(loaded: LoadedModel) -> dict:
+    bundle = loaded.bundle
+    training = dict(bundle.training)
+    fingerprint = training.get("fingerprint") or {}
+    estimator = bundle.estimator
+    return {
+        "model": {
+            "name": loaded.name, "version": loaded.version, "run_id": loaded.run_id,
+            "uri": loaded.uri, "learner": training.get("learner"),
+            "bootstrap_members": len(getattr(estimator, "members_", [])) or None,
+            "interval_level": 1 - bundle.alpha,
+        },
+        "synthetic": bundle.synthetic,
+        "notice": notice(bundle.synthetic),
+        "intended_use": INTENDED_USE,
+        "limits": LIMITS,
+        "training_data": {
+            "cohort": training.get("cohort"),
+            "synthetic": bundle.synthetic,
+            "endpoint": training.get("endpoint"),
+            "panel_size_mb": training.get("panel_size_mb"),
+            "fingerprint": fingerprint,
+            "feature_ranges": {k: list(v) for k, v in bundle.ranges_.items()},
+        },
+        "metrics": run_metrics(loaded.run_id),
+        "features": [{"name": name, **info} for name, info in bundle.feature_info.items()],
+        "explanations": {"method": "TreeSHAP on a gradient-boosted surrogate of the "
+                                   "predicted 12-month RMST gain",
+                         "surrogate_r2": bundle.surrogate_r2_},
+        "outputs": {
+            "survival": "progression-free survival probability on a 0-24 month grid under ICI "
+                        "alone (ici) and RT then ICI (rt_ici)",
+            "pfs_gain_6mo": "absolute gain in P(progression-free at 6 months) from adding RT",
+            "pfs_gain_12mo": "absolute gain in P(progression-free at 12 months) from adding RT",
+            "rmst_gain_12mo": "gain in restricted mean PFS time up to 12 months, in months",
+            "probability_of_benefit": "share of bootstrap members with a positive RMST gain",
+            "recommendation": "add_rt, ici_alone or uncertain (rule in models/recommend.py)",
+        },
+    }

@@ -1,0 +1,106 @@
+"""From validated request patients to the response document; no web framework in here.
+
+The BentoML service (serving/service.py) and the plain FastAPI reference app of the benchmark
+both call ``Predictor.predict``, so the benchmark compares servers, not code paths. Features
+come from ``ModelBundle.raw_from_records`` -> ``features_for``: the code ``abscopal predict``
+and training use.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from features import FeatureWarning, RecordError
+from serving.card import model_card, notice
+from serving.schemas import Patient
+from training.bundle import ModelBundle
+from training.loading import LoadedModel
+
+ESTIMANDS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
+TOP_DRIVERS = 5
+
+
+class RequestError(ValueError):
+    """A request the model cannot score; ``problems`` are (JSON path, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
+
+
+def error_document(problems: list[tuple[str, str]], error: str = "invalid request") -> dict:
+    """The one error body of the API: a message per offending JSON path."""
+    return {"error": error, "problems": [{"path": p, "message": m} for p, m in problems]}
+
+
+def json_path(loc: tuple | list, root: str = "") -> str:
+    """pydantic ``loc`` ("patients", 0, "age") -> JSON path ``patients[0].age``."""
+    path = root
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+class Predictor:
+    """A loaded model plus its card; ``predict`` scores up to max_patients_per_request patients."""
+
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        self.bundle: ModelBundle = loaded.bundle
+        self.card = model_card(loaded)
+        fingerprint = self.bundle.training.get("fingerprint") or {}
+        self.model_info = {
+            "name": loaded.name,
+            "version": loaded.version,
+            "run_id": loaded.run_id,
+            "uri": loaded.uri,
+            "training_data_fingerprint": fingerprint.get("sha256"),
+            "synthetic": self.bundle.synthetic,
+            "notice": notice(self.bundle.synthetic),
+        }
+
+    def predict(self, patients: list[Patient]) -> dict:
+        records = [p.to_record() for p in patients]
+        bundle = self.bundle
+        try:
+            with warnings.catch_warnings():
+                # Per-request feature notes (e.g. too few signature genes) are reported per
+                # patient below through the NaN -> "imputed" warnings, not logged per request.
+                warnings.simplefilter("ignore", FeatureWarning)
+                raw = bundle.raw_from_records(records)
+                X = bundle.features_for(raw)
+        except RecordError as exc:
+            raise RequestError(exc.problems) from None
+        table, months, s_ici, s_rt = bundle.predict_with_curves(X)
+        drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
+        notes = bundle.input_warnings(X)
+        months_list = [float(m) for m in months]
+        columns = {c: table[c].to_numpy() for c in table.columns}
+        s_ici, s_rt = np.round(s_ici, 6).tolist(), np.round(s_rt, 6).tolist()
+        predictions = []
+        for i, pid in enumerate(X.index):
+            predictions.append({
+                "patient_id": str(pid),
+                "survival": {"months": months_list, "ici": s_ici[i], "rt_ici": s_rt[i]},
+                "benefit": {
+                    k: {"estimate": _num(columns[k][i]), "lower": _num(columns[f"{k}_lower"][i]),
+                        "upper": _num(columns[f"{k}_upper"][i])}
+                    for k in ESTIMANDS
+                },
+                "probability_of_benefit": _num(columns["probability_of_benefit"][i]),
+                "recommendation": str(columns["recommendation"][i]),
+                "drivers": drivers[i],
+                "warnings": notes[i],
+            })
+        return {"predictions": predictions, "model": self.model_info}
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -1,0 +1,23 @@
+"""Serving fixtures: a record built from a row of the session's trained trial."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cohorts.schema import BASELINE_COLUMNS
+
+
+def records_from_csv(path, n: int) -> list[dict]:
+    """The first ``n`` patients of a clinical CSV as request records (baseline fields only)."""
+    frame = pd.read_csv(path, dtype={"patient_id": str}).head(n)
+    keep = ["patient_id", *[c for c in BASELINE_COLUMNS if c in frame.columns]]
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if pd.notna(v)}
+        for row in frame[keep].to_dict(orient="records")
+    ]
+
+
+@pytest.fixture
+def trial_records(champion) -> list[dict]:
+    return records_from_csv(champion.cohort, 3)

@@ -1,0 +1,178 @@
+"""The service in-process: its ASGI app (with the API guard) and the Predictor behind it."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from serving.guard import ApiGuard
+from serving.predictor import Predictor
+from serving.schemas import PredictRequest
+from training.loading import ModelNotFoundError, load_model
+from training.scoring import predict_cohort
+
+GAINS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
+
+
+@pytest.fixture(scope="module")
+def asgi_app(trained_model):
+    """BentoML's ASGI app of the service, started once (its Prometheus metrics are global)."""
+    import os
+    from unittest import mock
+
+    from abscopal.settings import get_settings
+    from serving.service import BenefitService
+
+    env = {"MLFLOW_TRACKING_URI": trained_model.tracking_uri,
+           "ABSCOPAL_TRACKING_URI": trained_model.tracking_uri}
+    with mock.patch.dict(os.environ, env):
+        get_settings.cache_clear()
+        app = BenefitService.to_asgi()
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield app, client
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def client(asgi_app, champion):
+    return asgi_app[1]
+
+
+def test_predict_response_shape(client, trial_records):
+    response = client.post("/predict", json={"patients": [*trial_records, {}]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [p["patient_id"] for p in body["predictions"]] == [
+        *(r["patient_id"] for r in trial_records), "patient-4"]
+    for p in body["predictions"]:
+        assert p["survival"]["months"] == [i / 2 for i in range(49)]
+        for arm in ("ici", "rt_ici"):
+            curve = np.array(p["survival"][arm])
+            assert curve[0] == 1.0 and np.all(np.diff(curve) <= 1e-12)
+        for k in GAINS:
+            b = p["benefit"][k]
+            assert b["lower"] <= b["estimate"] <= b["upper"]
+        assert 0 <= p["probability_of_benefit"] <= 1
+        assert p["recommendation"] in {"add_rt", "ici_alone", "uncertain"}
+        assert all({"feature", "value", "contribution_months", "direction"} <= set(d)
+                   for d in p["drivers"])
+    empty = body["predictions"][-1]
+    assert "age missing: imputed by the model" in empty["warnings"]
+    model = body["model"]
+    assert model["name"] == "rt-benefit" and model["version"] and model["run_id"]
+    assert len(model["training_data_fingerprint"]) == 64
+    assert model["synthetic"] is False and "not a medical device" in model["notice"]
+
+
+def test_prediction_equals_abscopal_predict(champion, client, trial_records, tmp_path):
+    table = predict_cohort(None, champion.cohort, tmp_path / "pred.csv").set_index("patient_id")
+    body = client.post("/predict", json={"patients": trial_records}).json()
+    for p in body["predictions"]:
+        row = table.loc[p["patient_id"]]
+        for k in GAINS:
+            for part, column in (("estimate", k), ("lower", f"{k}_lower"),
+                                 ("upper", f"{k}_upper")):
+                assert p["benefit"][k][part] == pytest.approx(row[column], rel=1e-9, abs=1e-12)
+        assert p["probability_of_benefit"] == pytest.approx(row["probability_of_benefit"])
+        assert p["recommendation"] == row["recommendation"]
+        assert p["survival"]["ici"][12] == pytest.approx(row["s_ici_6mo"], abs=1e-6)
+
+
+def test_out_of_range_inputs_are_flagged(client):
+    body = client.post("/predict", json={"patients": [{"tmb": 900, "age": 60}]}).json()
+    assert any(w.startswith("tmb=900 outside the training range") for w in
+               body["predictions"][0]["warnings"])
+
+
+@pytest.mark.parametrize(("body", "path"), [
+    (b'{"patients": [{', "body"),
+    (b'{"patients": [{"pdl1_tps": 101}]}', "patients[0].pdl1_tps"),
+    (b'{"patients": [{"tmb": -2}]}', "patients[0].tmb"),
+    (b'{"patients": [{"age": "old"}]}', "patients[0].age"),
+    (b'{"patients": [{"smoker": true}]}', "patients[0].smoker"),
+    (b'{"patients": [{"patient_id": "a"}, {"patient_id": "a"}]}', "patients[1].patient_id"),
+    (b'{"patients": []}', "patients"),
+    (b'{"patient": []}', "patient"),
+    (b"[]", "body"),
+])
+def test_bad_requests_get_400_with_a_path(client, body, path):
+    response = client.post("/predict", content=body,
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    document = response.json()
+    assert document["error"]
+    assert path in [p["path"] for p in document["problems"]]
+
+
+def test_more_than_the_limit_is_refused(client):
+    response = client.post("/predict", json={"patients": [{}] * 1001})
+    assert response.status_code == 400
+    assert "1000" in response.json()["problems"][0]["message"]
+
+
+def test_model_card(client, champion):
+    card = client.get("/model").json()
+    assert card["model"]["run_id"] == champion.result.run_id
+    assert "benefit_loss" in card["metrics"]["holdout"]
+    assert card["metrics"]["cv"]
+    assert card["training_data"]["fingerprint"]["n"] == 400
+    features = {f["name"]: f for f in card["features"]}
+    assert "pdl1_tps" in features and "unit" in features["pdl1_tps"]
+    assert "research" in card["intended_use"].lower()
+    assert any("not a medical device" in limit.lower() for limit in card["limits"])
+
+
+def test_probes(client):
+    # /metrics needs the real server's Prometheus set-up: tested in test_server.py.
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+def test_bearer_token_and_size_limit(asgi_app, champion):
+    app = ApiGuard(asgi_app[0], api_token="s3cret", max_request_bytes=2_000)
+    client = TestClient(app)  # the service instance was started by the module's client
+    assert client.post("/predict", json={"patients": [{}]}).status_code == 401
+    wrong = {"authorization": "Bearer nope"}
+    assert client.get("/model", headers=wrong).status_code == 401
+    good = {"authorization": "Bearer s3cret"}
+    assert client.post("/predict", json={"patients": [{}]}, headers=good).status_code == 200
+    assert client.get("/livez").status_code == 200  # probes stay open
+    big = client.post("/predict", json={"patients": [{"age": 60}] * 300}, headers=good)
+    assert big.status_code == 413 and big.json()["problems"][0]["path"] == "body"
+
+
+def test_in_process_predictor_matches_http(client, champion, trial_records):
+    predictor = Predictor(load_model())
+    request = PredictRequest.model_validate({"patients": trial_records})
+    direct = predictor.predict(request.patients)
+    over_http = client.post("/predict", json={"patients": trial_records}).json()
+    assert direct["predictions"] == over_http["predictions"]
+
+
+def test_no_model_refuses_to_start():
+    from serving.service import load_predictor
+
+    with pytest.raises(ModelNotFoundError, match="abscopal train"):
+        load_predictor()
+
+
+def test_model_load_freezes_gc(champion):
+    from serving.service import load_predictor
+
+    gc.unfreeze()
+    load_predictor()
+    assert gc.get_freeze_count() > 10_000  # the model's objects are out of the collector's way
+    gc.unfreeze()
+
+
+def test_cli_serve_without_model_names_the_training_command():
+    from typer.testing import CliRunner
+
+    from abscopal.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--port", "3999"])
+    assert result.exit_code == 2
+    assert "abscopal train" in result.output.replace("\n", " ")
