@@ -29,7 +29,8 @@ LIMITS = [
 ]
 SYNTHETIC_NOTICE = (
     "SYNTHETIC training data: this model was trained on simulated patients. Its predictions "
-    "demonstrate the software only and carry no clinical meaning."
+    "demonstrate the software only and carry no clinical meaning. Research use only, not a "
+    "medical device."
 )
 REAL_NOTICE = "Trained on real patient data; research use only, not a medical device."
 

@@ -96,7 +96,12 @@ class TrainedModel:
     def __init__(self, root: Path):
         self.root = root
         self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-        self.cohort = write_small_trial(root / "trial.csv")
+        self.cohort = root / "trial"
+        self.cohort.mkdir()
+        write_small_trial(self.cohort / "clinical.csv")
+        (self.cohort / "cohort.json").write_text(
+            '{"name": "small synthetic test trial", "synthetic": true}\n'
+        )
         self.result = None
 
     def env(self, monkeypatch) -> None:

@@ -10,6 +10,7 @@ from cohorts.schema import BASELINE_COLUMNS
 
 def records_from_csv(path, n: int) -> list[dict]:
     """The first ``n`` patients of a clinical CSV as request records (baseline fields only)."""
+    path = path / "clinical.csv" if path.is_dir() else path
     frame = pd.read_csv(path, dtype={"patient_id": str}).head(n)
     keep = ["patient_id", *[c for c in BASELINE_COLUMNS if c in frame.columns]]
     return [

@@ -70,7 +70,7 @@ def test_sync_client_prediction_equals_abscopal_predict(server, champion, tmp_pa
             assert p["benefit"][k]["lower"] == pytest.approx(row[f"{k}_lower"], rel=1e-9)
             assert p["benefit"][k]["upper"] == pytest.approx(row[f"{k}_upper"], rel=1e-9)
         assert p["recommendation"] == row["recommendation"]
-    assert body["model"]["synthetic"] is False
+    assert body["model"]["synthetic"] is True
 
 
 def test_plain_http(server, champion):

@@ -64,7 +64,7 @@ def test_predict_response_shape(client, trial_records):
     model = body["model"]
     assert model["name"] == "rt-benefit" and model["version"] and model["run_id"]
     assert len(model["training_data_fingerprint"]) == 64
-    assert model["synthetic"] is False and "not a medical device" in model["notice"]
+    assert model["synthetic"] is True and "not a medical device" in model["notice"]
 
 
 def test_prediction_equals_abscopal_predict(champion, client, trial_records, tmp_path):

@@ -25,7 +25,7 @@ def test_training_run_is_complete(champion):
     client = MlflowClient()
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.tags["abscopal.synthetic"] == "false"
+    assert run.data.tags["abscopal.synthetic"] == "true"
     assert {"cv_risk_benefit_loss", "cv_t_benefit_loss", "cv_s_benefit_loss",
             "cv_dr_benefit_loss", "holdout_benefit_loss", "average_hazard_ratio"} <= set(
         run.data.metrics
