@@ -165,32 +165,55 @@ def tcr_files(tcr_dir: str | Path) -> list[tuple[str, str, Path]]:
     ]
 
 
-def read_airr(path: str | Path, patient_id: str, timepoint: str) -> pd.DataFrame:
-    """One AIRR rearrangement file, validated, in the long form features use."""
-    path = Path(path)
+def _read_airr_columns(path: Path) -> pd.DataFrame:
     header = _header(path)
     missing = [c for c in AIRR_COLUMNS if c not in header]
     if missing:
         problems = [Problem(c, "required column is missing", 1) for c in missing]
         raise CohortFormatError(path, problems)
-    df = _read_table(
+    return _read_table(
         path, sep="\t", usecols=AIRR_COLUMNS, quoting=csv.QUOTE_NONE, keep_default_na=False,
         na_values=[""], dtype={"junction_aa": str, "v_call": str, "j_call": str},
-    )
-    df = validate(df, AIRR_SCHEMA, str(path))
+    )[AIRR_COLUMNS]
+
+
+def read_airr(path: str | Path, patient_id: str, timepoint: str) -> pd.DataFrame:
+    """One AIRR rearrangement file, validated, in the long form features use."""
+    path = Path(path)
+    df = validate(_read_airr_columns(path), AIRR_SCHEMA, str(path))
     df.insert(0, "timepoint", timepoint)
     df.insert(0, "patient_id", patient_id)
     return df[TCR_COLUMNS]
 
 
 def read_tcr(tcr_dir: str | Path) -> pd.DataFrame:
-    """Every repertoire of ``tcr/`` as one long table (patient_id, timepoint, AIRR columns)."""
-    frames = [read_airr(path, pid, tp) for pid, tp, path in tcr_files(tcr_dir)]
-    if not frames:
+    """Every repertoire of ``tcr/`` as one long table (patient_id, timepoint, AIRR columns).
+
+    The files are read, concatenated and validated in one pandera pass (thousands of files would
+    otherwise pay the validation overhead thousands of times); if that pass fails, the files are
+    validated one by one so the error names the offending file and its line.
+    """
+    files = tcr_files(tcr_dir)
+    if not files:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in TCR_COLUMNS})
+    frames = [_read_airr_columns(path) for _, _, path in files]
     df = pd.concat(frames, ignore_index=True)
+    try:
+        df = validate(df, AIRR_SCHEMA, str(tcr_dir))
+    except CohortFormatError:
+        for pid, tp, path in files:
+            read_airr(path, pid, tp)
+        raise
+    sizes = [len(f) for f in frames]
+    patients = pd.Categorical([pid for pid, _, _ in files])
+    df.insert(0, "timepoint", pd.Categorical.from_codes(
+        np.repeat([TIMEPOINTS.index(tp) for _, tp, _ in files], sizes), TIMEPOINTS
+    ))
+    df.insert(0, "patient_id", pd.Categorical.from_codes(
+        np.repeat(patients.codes, sizes), patients.categories
+    ))
     df["duplicate_count"] = df["duplicate_count"].astype("int64")
-    return df
+    return df[TCR_COLUMNS]
 
 
 def read_ctdna(path: str | Path) -> pd.DataFrame:
