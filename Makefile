@@ -26,6 +26,9 @@ install: $(STAMP)
 # register the champion, then serve it on 127.0.0.1:3000.
 run: install
 	$(BIN)/abscopal simulate --patients $(PATIENTS) --seed $(SEED) --out $(RUN_DIR)/virtual_trial --force
+	$(BIN)/abscopal features --cohort $(RUN_DIR)/virtual_trial --out $(RUN_DIR)/features.parquet
+	$(BIN)/abscopal train --cohort $(RUN_DIR)/virtual_trial --feature-table $(RUN_DIR)/features.parquet --seed $(SEED)
+	$(BIN)/abscopal serve --host 127.0.0.1 --port 3000
 
 lint: install
 	$(BIN)/ruff check .
