@@ -49,6 +49,15 @@ MAF_VARIANT_CLASSIFICATIONS = [
     "Start_Codon_Del", "Start_Codon_Ins", "Stop_Codon_Del", "Stop_Codon_Ins", "Unknown",
 ]
 
+# Variant classifications that count as nonsynonymous coding mutations (for TMB and gene flags;
+# the simulator writes TMB with the same set): the default "nonSyn" set of maftools (Mayakonda et
+# al., Genome Res 2018;28:1747), the protein-altering classes MSK-IMPACT TMB counts (Samstein et
+# al., Nat Genet 2019;51:202). Silent, UTR, intronic, flanking and intergenic calls are excluded.
+NONSYNONYMOUS_CLASSIFICATIONS = (
+    "Missense_Mutation", "Nonsense_Mutation", "Frame_Shift_Del", "Frame_Shift_Ins",
+    "In_Frame_Del", "In_Frame_Ins", "Splice_Site", "Translation_Start_Site", "Nonstop_Mutation",
+)
+
 
 def _binary(name: str, *, required: bool = False, nullable: bool = True) -> pa.Column:
     return pa.Column(

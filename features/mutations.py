@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 
 from cohorts.genesets import FLAGGED_GENES, WNT_PATHWAY
+from cohorts.schema import NONSYNONYMOUS_CLASSIFICATIONS
 
-# Variant classifications that count as nonsynonymous coding mutations, for TMB and for the gene
-# flags: the default "nonSyn" set of maftools (Mayakonda et al., Genome Res 2018;28:1747), the
-# same protein-altering classes MSK-IMPACT TMB counts (Samstein et al., Nat Genet 2019;51:202).
-# Silent, UTR, intronic, flanking and intergenic calls do not change the protein and are excluded.
-NONSYNONYMOUS = [
-    "Missense_Mutation", "Nonsense_Mutation", "Frame_Shift_Del", "Frame_Shift_Ins",
-    "In_Frame_Del", "In_Frame_Ins", "Splice_Site", "Translation_Start_Site", "Nonstop_Mutation",
-]
+NONSYNONYMOUS = list(NONSYNONYMOUS_CLASSIFICATIONS)  # defined and cited in cohorts/schema.py
 
 FLAG_COLUMNS = [*FLAGGED_GENES.values(), "wnt_mut"]
 SUMMARY_COLUMNS = ["nonsyn_count", *FLAG_COLUMNS]

@@ -20,6 +20,7 @@ from cohorts.genesets import (
     WNT_PATHWAY,
     signature_genes,
 )
+from cohorts.schema import NONSYNONYMOUS_CLASSIFICATIONS
 from cohorts.simulate.covariates import KEAP1_PROB, STK11_PREVALENCE, reference_moments
 
 # ---- panel and sequencing
@@ -28,12 +29,9 @@ from cohorts.simulate.covariates import KEAP1_PROB, STK11_PREVALENCE, reference_
 # (MSK-IMPACT, Zehir et al., Nat Med 2017; TMB normalised to panel size as in Samstein et al.,
 # Nat Genet 2019).
 PANEL_SIZE_MB = 1.14
-# Classifications counted as TMB (non-synonymous coding, as in MSK-IMPACT TMB); Silent calls are
+# Classifications counted as TMB (cohorts/schema.py, with its sources); Silent calls are
 # written to the MAF too but do not count.
-TMB_CLASSIFICATIONS = (
-    "Missense_Mutation", "Nonsense_Mutation", "Frame_Shift_Del", "Frame_Shift_Ins",
-    "In_Frame_Del", "In_Frame_Ins", "Splice_Site", "Nonstop_Mutation", "Translation_Start_Site",
-)
+TMB_CLASSIFICATIONS = NONSYNONYMOUS_CLASSIFICATIONS
 # Mix of passenger non-synonymous calls (approx. the pan-cancer MAF mix: ~85% missense).
 PASSENGER_MIX = {
     "Missense_Mutation": 0.85, "Nonsense_Mutation": 0.06, "Frame_Shift_Del": 0.03,
