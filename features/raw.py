@@ -108,10 +108,16 @@ class RecordError(ValueError):
 MODALITY_KEYS = {"expression", "mutations"}
 
 
-def raw_inputs_from_records(patients: list[dict], panel_size_mb: float | None = None) -> RawInputs:
+def raw_inputs_from_records(
+    patients: list[dict],
+    panel_size_mb: float | None = None,
+    extra_numeric: tuple[str, ...] | list[str] = (),
+) -> RawInputs:
     """Serving path: each record holds baseline clinical fields (all optional), optional
     ``"expression": {gene: TPM}`` and optional
     ``"mutations": [{"gene": ..., "variant_classification": ...}]``.
+    ``extra_numeric`` names further numeric fields a model was trained on "as given" (a foreign
+    trial's own clinical columns, e.g. ``cd4``); they are accepted as numbers.
 
     Fields are checked against the ranges and codes of cohorts/schema.py (the constants behind
     CLINICAL_SCHEMA) in plain Python, because this runs once per request; JSON types are strict
@@ -134,8 +140,15 @@ def raw_inputs_from_records(patients: list[dict], panel_size_mb: float | None = 
         if pid in ids:
             problems.append((f"{where}.patient_id", f"duplicate patient_id {pid!r}"))
         ids.append(pid)
-        for key in sorted(set(record) - {"patient_id", *BASELINE_COLUMNS, *MODALITY_KEYS}):
+        known = {"patient_id", *BASELINE_COLUMNS, *MODALITY_KEYS, *extra_numeric}
+        for key in sorted(set(record) - known):
             problems.append((f"{where}.{key}", "unknown field"))
+        for key in extra_numeric:
+            value = record.get(key)
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if value is not None and not numeric:
+                problems.append((f"{where}.{key}", "expected a number"))
+            columns.setdefault(key, [None] * (len(ids) - 1)).append(value)
         for key in BASELINE_COLUMNS:
             value = record.get(key)
             if value is not None:

@@ -61,23 +61,36 @@ class ModelBundle:
         import features
 
         built = features.build_features(raw).frame
-        clinical = raw.clinical.set_index("patient_id")
-        columns = {}
-        for name in self.feature_names:
-            if name in built.columns:
-                columns[name] = built[name].reindex(clinical.index)
-            elif name in clinical.columns:  # clinical column used as given (--features)
-                columns[name] = pd.to_numeric(clinical[name], errors="coerce")
-            else:
-                columns[name] = pd.Series(np.nan, index=clinical.index)
-        return pd.DataFrame(columns, index=clinical.index).astype(float)
+        index = pd.Index(raw.clinical["patient_id"], name="patient_id")
+        names = self.feature_names
+        from_built = [name for name in names if name in built.columns]
+        if not built.index.equals(index):
+            built = built.reindex(index)
+        values = np.full((len(index), len(names)), np.nan)
+        position = {name: j for j, name in enumerate(names)}
+        values[:, [position[n] for n in from_built]] = built.to_numpy(dtype=float)[
+            :, built.columns.get_indexer(from_built)
+        ]
+        for name in names:
+            if name not in built.columns and name in raw.clinical.columns:
+                # clinical column used as given (--features)
+                values[:, position[name]] = pd.to_numeric(
+                    raw.clinical[name], errors="coerce"
+                ).to_numpy(dtype=float)
+        return pd.DataFrame(values, index=index, columns=names)
 
     def raw_from_records(self, records: list[dict]):
         import features
 
         return features.raw_inputs_from_records(
-            records, panel_size_mb=self.training.get("panel_size_mb")
+            records, panel_size_mb=self.training.get("panel_size_mb"),
+            extra_numeric=self.extra_columns,
         )
+
+    @property
+    def extra_columns(self) -> list[str]:
+        """Clinical columns this model uses as given (``--features``), beyond the format's."""
+        return [n for n, i in self.feature_info.items() if i["group"] == "clinical (as given)"]
 
     # --- predictions ---------------------------------------------------------------------------
     def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -107,7 +120,12 @@ class ModelBundle:
         """The features pushing each patient's predicted RMST gain up or down most (TreeSHAP)."""
         if self.surrogate_ is None:
             return [[] for _ in range(len(X))]
-        contribs = self.surrogate_.predict(xgb.DMatrix(X, missing=np.nan), pred_contribs=True)
+        # a DMatrix from the numpy values (pandas conversion cost ~4 ms per request); the names
+        # keep xgboost's check that the columns are the surrogate's
+        data = xgb.DMatrix(X.to_numpy(dtype=np.float32), missing=np.nan,
+                           feature_names=[str(c) for c in X.columns],
+                           feature_types=self.surrogate_.feature_types)
+        contribs = self.surrogate_.predict(data, pred_contribs=True)
         contribs = contribs[:, :-1]  # last column is the bias
         order = np.argsort(-np.abs(contribs), axis=1)[:, :top_k]
         names = np.asarray(X.columns)
@@ -125,17 +143,20 @@ class ModelBundle:
 
     def input_warnings(self, X: pd.DataFrame) -> list[list[str]]:
         """Imputed (missing) inputs and values outside the training range, per patient."""
-        missing = X.isna().to_numpy()
-        values = X.to_numpy()
+        values = X.to_numpy(dtype=float)
+        missing = np.isnan(values)
         names = list(X.columns)
+        bounds = np.array([self.ranges_.get(name, (-np.inf, np.inf)) for name in names],
+                          dtype=float).reshape(len(names), 2)
+        lo, hi = bounds[:, 0], bounds[:, 1]
+        with np.errstate(invalid="ignore"):
+            outside = ~missing & ((values < lo) | (values > hi))
         warnings = []
         for i in range(len(X)):
             row = [f"{names[j]} missing: imputed by the model" for j in np.flatnonzero(missing[i])]
-            for j, name in enumerate(names):
-                lo, hi = self.ranges_.get(name, (-np.inf, np.inf))
+            for j in np.flatnonzero(outside[i]):
                 v = values[i, j]
-                if not np.isnan(v) and (v < lo or v > hi):
-                    row.append(f"{name}={v:g} outside the training range [{lo:g}, {hi:g}]")
+                row.append(f"{names[j]}={v:g} outside the training range [{lo[j]:g}, {hi[j]:g}]")
             warnings.append(row)
         return warnings
 

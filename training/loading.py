@@ -24,6 +24,25 @@ class LoadedModel:
     run_id: str | None
 
 
+def _registered_version(uri: str) -> tuple[str | None, str | None]:
+    """(name, version) for registry URIs (models:/name@alias, models:/name/3); else (None, None).
+
+    MLflow 3's logged-model URIs (models:/m-<id>) and runs:/ URIs are not registry versions.
+    """
+    ref = uri.removeprefix("models:/") if uri.startswith("models:/") else None
+    if ref is None:
+        return None, None
+    client = mlflow.MlflowClient()
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        mv = client.get_model_version_by_alias(name, alias)
+    elif "/" in ref:
+        mv = client.get_model_version(*ref.split("/", 1))
+    else:
+        return None, None
+    return mv.name, str(mv.version)
+
+
 def default_model_uri(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return settings.model_uri or f"models:/{settings.model_name}@{settings.champion_alias}"
@@ -43,13 +62,7 @@ def load_model(uri: str | None = None, settings: Settings | None = None) -> Load
             "Train and register one first: `abscopal train --cohort data/virtual_trial` "
             "(or `make run`)."
         ) from None
-    name = version = None
-    if uri.startswith("models:/"):
-        name, _, ref = uri.removeprefix("models:/").partition("@")
-        client = mlflow.MlflowClient()
-        mv = (client.get_model_version_by_alias(name, ref) if ref
-              else client.get_model_version(*name.split("/", 1)))
-        name, version = mv.name, str(mv.version)
+    name, version = _registered_version(uri)
     return LoadedModel(
         bundle=pyfunc.unwrap_python_model().bundle,
         uri=uri,

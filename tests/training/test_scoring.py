@@ -52,3 +52,23 @@ def test_evaluate_with_truth(champion, tmp_path):
 def test_missing_model_names_the_training_command(tmp_path):
     with pytest.raises(ModelNotFoundError, match="abscopal train"):
         load_model("models:/nothing-here@champion")
+
+
+def test_logged_model_uri_loads_without_a_registry_version(champion):
+    loaded = load_model(champion.result.model_uri)  # models:/m-<id> in MLflow 3
+    assert loaded.version is None and loaded.bundle is not None
+
+
+def test_model_with_clinical_columns_as_given_scores_them(tmp_path):
+    from training.job import TrainConfig, train
+
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    frame = pd.read_csv(cohort)
+    frame["cd4"] = range(len(frame))
+    frame.to_csv(cohort, index=False)
+    result = train(TrainConfig(cohort=cohort, features=["tmb", "cd4"], learner="risk", folds=3,
+                               n_bootstrap=10, register=False))
+    bundle = load_model(result.model_uri).bundle
+    assert bundle.extra_columns == ["cd4"]
+    X = bundle.features_for(bundle.raw_from_records([{"patient_id": "a", "cd4": 250, "tmb": 3}]))
+    assert X.loc["a", "cd4"] == 250
