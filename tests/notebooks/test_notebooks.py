@@ -1,0 +1,129 @@
+"""The evaluation notebooks run top to bottom on small cohorts, and git holds them stripped.
+
+Each notebook runs in a fresh kernel of this venv's python (papermill), in an empty MLflow store
+(tests/conftest.py), so 02 and 03 exercise the no-champion path: they train a small model first.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+SMALL = {
+    "01_virtual_trial.ipynb": {"patients": 300, "seed": 5},
+    "02_model_evaluation.ipynb": {"patients": 300, "seed": 5, "train_patients": 200,
+                                  "n_bootstrap": 5, "actg_bootstrap": 5},
+    "03_scoring_via_http.ipynb": {"score_patients": 3, "seed": 5, "train_patients": 200,
+                                  "n_bootstrap": 5},
+}
+
+
+@pytest.fixture
+def venv_kernel(tmp_path, monkeypatch) -> str:
+    """A ``python3`` kernelspec running this interpreter, found first on JUPYTER_PATH.
+
+    A user-level python3 kernel (another python, without the project installed) must not be
+    picked up by the executed notebooks.
+    """
+    from ipykernel.kernelspec import write_kernel_spec
+
+    write_kernel_spec(tmp_path / "jupyter" / "kernels" / "python3")
+    spec = json.loads((tmp_path / "jupyter" / "kernels" / "python3" / "kernel.json").read_text())
+    assert spec["argv"][0] == sys.executable
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    return "python3"
+
+
+def execute(name: str, kernel: str, out_dir: Path) -> dict:
+    import papermill
+
+    out = out_dir / name
+    papermill.execute_notebook(
+        str(NOTEBOOKS / name), str(out), parameters=SMALL[name], kernel_name=kernel,
+        cwd=str(NOTEBOOKS), progress_bar=False, log_output=False, execution_timeout=600,
+    )
+    return json.loads(out.read_text())
+
+
+def outputs_text(nb: dict) -> str:
+    parts = []
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            parts.append("".join(output.get("text", "")))
+            parts.extend("".join(v) for k, v in output.get("data", {}).items()
+                         if k.startswith("text/"))
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+def test_virtual_trial_notebook(venv_kernel, tmp_path):
+    nb = execute("01_virtual_trial.ipynb", venv_kernel, tmp_path)
+    text = outputs_text(nb)
+    assert "SYNTHETIC" in text
+    assert "median PFS, RT then ICI (months)" in text and "Theelen 2019" in text
+
+
+@pytest.mark.slow
+def test_model_evaluation_notebook(venv_kernel, tmp_path):
+    nb = execute("02_model_evaluation.ipynb", venv_kernel, tmp_path)
+    text = outputs_text(nb)
+    assert "no champion found" in text  # the empty store: trained its own small model
+    assert "C-for-benefit" in text and "coverage" in text
+    assert "published 0.50 (0.33-0.76)" in text
+
+
+@pytest.mark.slow
+def test_scoring_via_http_notebook(venv_kernel, tmp_path):
+    nb = execute("03_scoring_via_http.ipynb", venv_kernel, tmp_path)
+    text = outputs_text(nb)
+    assert "HTTP predictions equal the in-process ones for 3 patients" in text
+    assert "server stopped" in text
+
+
+def repository_notebooks() -> list[Path]:
+    return sorted(p for p in ROOT.rglob("*.ipynb")
+                  if not ({".venv", ".ipynb_checkpoints", "data"} & set(p.relative_to(ROOT).parts)))
+
+
+def test_notebooks_in_the_repository_are_stripped():
+    found = repository_notebooks()
+    assert {p.name for p in found} >= set(SMALL)
+    for path in found:
+        nb = json.loads(path.read_text())
+        for i, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [], f"{path} cell {i} has outputs"
+                assert cell["execution_count"] is None, f"{path} cell {i} has an execution count"
+        assert "papermill" not in nb["metadata"], f"{path} holds papermill run metadata"
+
+
+def test_notebooks_match_their_source():
+    build = runpy.run_path(str(NOTEBOOKS / "build.py"))
+    for name, text in build["render"]().items():
+        assert (NOTEBOOKS / name).read_text() == text, (
+            f"notebooks/{name} differs from notebooks/build.py: run python notebooks/build.py"
+        )
+
+
+def test_strip_removes_outputs(tmp_path):
+    import nbformat
+
+    build = runpy.run_path(str(NOTEBOOKS / "build.py"))
+    nb = nbformat.read(NOTEBOOKS / "01_virtual_trial.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    cell.outputs = [nbformat.v4.new_output("stream", text="hello")]
+    cell.execution_count = 3
+    nb.metadata["papermill"] = {"duration": 1.0}
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    assert build["main"](["--strip", str(tmp_path / "x.ipynb")]) == 0
+    again = json.loads((tmp_path / "x.ipynb").read_text())
+    code = [c for c in again["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    assert "papermill" not in again["metadata"]
