@@ -167,11 +167,57 @@ def in_process(n: int) -> dict:
             "members": len(getattr(bundle.estimator, "members_", []))}
 
 
+def gc_effect(n: int) -> dict:
+    """Per-request latency p99 / max and time in full (generation-2) collections over ``n``
+    in-process requests, with the model's objects in the collector's reach and after
+    ``gc.freeze()`` (what the server does after loading). Same process, side by side."""
+    import gc
+
+    from serving.predictor import Predictor
+    from training.loading import load_model
+
+    predictor = Predictor(load_model())
+    request = PredictRequest.model_validate({"patients": [PATIENT]})
+    full = {"t": 0.0, "count": 0, "start": 0.0}
+
+    def track(phase: str, info: dict) -> None:
+        if info.get("generation") == 2:
+            if phase == "start":
+                full["start"] = time.perf_counter()
+            else:
+                full["t"] += time.perf_counter() - full["start"]
+                full["count"] += 1
+
+    gc.callbacks.append(track)
+    out = {}
+    try:
+        for label in ("unfrozen", "frozen"):
+            gc.collect()
+            if label == "frozen":
+                gc.freeze()
+            else:
+                gc.unfreeze()
+            full.update(t=0.0, count=0)
+            lat = []
+            for _ in range(n):
+                t = time.perf_counter()
+                predictor.predict(request.patients)
+                lat.append((time.perf_counter() - t) * 1000)
+            out[label] = {"p99_ms": pct(lat, 99), "max_ms": max(lat),
+                          "gen2_count": full["count"], "gen2_ms": full["t"] * 1000,
+                          "tracked_objects": len(gc.get_objects())}
+    finally:
+        gc.callbacks.remove(track)
+        gc.unfreeze()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    results = {"in_process": in_process(min(args.requests, 200))}
+    results = {"in_process": in_process(min(args.requests, 200)),
+               "gc": gc_effect(max(args.requests, 1000))}
     for kind in ("bentoml", "fastapi"):
         port = free_port()
         proc = start(kind, port)
@@ -186,6 +232,10 @@ def main() -> None:
     print(f"model: {a['learner']} learner, {a['members']} bootstrap members")
     print(f"(a) in-process single patient p50: {a['a_p50_ms']:.1f} ms "
           f"(features {a['a_features_p50_ms']:.1f} ms, model {a['a_model_p50_ms']:.1f} ms)")
+    for label, g in results["gc"].items():
+        print(f"gc {label:8s}: {g['tracked_objects']} tracked objects, {g['gen2_count']} full "
+              f"collections taking {g['gen2_ms']:.0f} ms in total; request p99 "
+              f"{g['p99_ms']:.1f} ms, max {g['max_ms']:.1f} ms")
     for kind in ("bentoml", "fastapi"):
         r = results[kind]
         print(f"{kind:8s} (b) p50 {r['b_p50_ms']:.1f} ms p99 {r['b_p99_ms']:.1f} ms | "

@@ -78,7 +78,10 @@ NAMES = [s.name for s in SPECS]
 def _column(clinical: pd.DataFrame, name: str) -> np.ndarray:
     if name not in clinical:
         return np.full(len(clinical), np.nan)
-    return pd.to_numeric(clinical[name], errors="coerce").to_numpy(dtype=float)
+    column = clinical[name]
+    if pd.api.types.is_float_dtype(column.dtype):  # already numeric (the serving path): no parse
+        return column.to_numpy(dtype=float)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
 
 
 def _category(clinical: pd.DataFrame, name: str) -> np.ndarray:

@@ -160,6 +160,13 @@ class PointBenefitEstimator(BenefitEstimator):
             raise ValueError(f"X is missing feature columns used in fit: {', '.join(missing)}")
         return X[self.feature_names_in_].astype(float)
 
+    def _predict_array(self, X: pd.DataFrame) -> np.ndarray:
+        """``_check_predict_X(X)`` as a float array, without a pandas copy when the columns are
+        already the fitted ones in order (the serving path)."""
+        if list(X.columns) == self.feature_names_in_:
+            return X.to_numpy(dtype=float)
+        return self._check_predict_X(X).to_numpy()
+
     def effect(self, X: pd.DataFrame, estimand: str = "rmst_gain_12mo") -> np.ndarray:
         check_estimand(estimand)
         s0, s1 = self.predict_survival(X, BENEFIT_GRID_MONTHS)

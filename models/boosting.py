@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import xgboost as xgb
 
+from models.compiled_trees import CompiledForest
 from models.survival import breslow_cumulative_hazard, cox_survival
 
 
@@ -34,7 +35,18 @@ class CoxBoostFit:
     cumhaz: np.ndarray
 
     def log_risk(self, X: np.ndarray) -> np.ndarray:
-        return self.booster.predict(X, output_margin=True)
+        """The booster's margin (float32, equal to ``predict(X, output_margin=True)``)."""
+        return self.compiled().margins(np.asarray(X, dtype=float))[0]
+
+    def compiled(self) -> CompiledForest:
+        """The booster's trees as numpy arrays (built on first use, never pickled)."""
+        forest = self.__dict__.get("_compiled")
+        if forest is None:
+            forest = self.__dict__["_compiled"] = CompiledForest([self.booster])
+        return forest
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_compiled"}
 
     def survival(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         return cox_survival(self.knots, self.cumhaz, self.log_risk(X), times)

@@ -133,3 +133,16 @@ class RiskBasedLearner(PointBenefitEstimator):
         # predict_log_partial_hazard; evaluated as a step function like every other learner.
         p = self._numpy_params()
         return tuple(cox_survival(p["knots"], p["cumhaz"], lr, times) for lr in self._log_risks(pi))
+
+    @staticmethod
+    def _stacked_cox_terms(members: list[RiskBasedLearner], X: pd.DataFrame, cache: dict):
+        """All members at once (BootstrapBenefit's fast path): log risks (M, 2, n) and each
+        member's Breslow baseline (shared by both arms). Same numbers as ``predict_survival``.
+        """
+        Xa = members[0]._as_array(X)
+        log_risk = np.stack([np.stack(m._log_risks(m._prognostic_index(Xa))) for m in members])
+        baselines = []
+        for m in members:
+            p = m._numpy_params()
+            baselines.append(((p["knots"], p["cumhaz"]),) * 2)
+        return log_risk, baselines

@@ -13,6 +13,7 @@ import pandas as pd
 
 from models.base import PointBenefitEstimator, validate_fit_inputs
 from models.boosting import fit_cox_boost
+from models.compiled_trees import CompiledForest
 
 
 class SLearner(PointBenefitEstimator):
@@ -59,3 +60,17 @@ class SLearner(PointBenefitEstimator):
             self.model_.survival(np.hstack([Xa, 0 * ones]), times),
             self.model_.survival(np.hstack([Xa, ones]), times),
         )
+
+    @staticmethod
+    def _stacked_cox_terms(members: list[SLearner], X: pd.DataFrame, cache: dict):
+        """All members at once (BootstrapBenefit's fast path): log risks (M, 2, n) and each
+        member's Breslow baseline per arm. Same margins as ``predict_survival`` member by member.
+        """
+        if "forest" not in cache:
+            cache["forest"] = CompiledForest([m.model_.booster for m in members])
+        Xa = members[0]._predict_array(X)
+        n = len(Xa)
+        rows = np.vstack([np.column_stack([Xa, np.full(n, a, dtype=float)]) for a in (0.0, 1.0)])
+        log_risk = cache["forest"].margins(rows).reshape(len(members), 2, n)
+        baselines = [((m.model_.knots, m.model_.cumhaz),) * 2 for m in members]
+        return log_risk, baselines

@@ -12,6 +12,7 @@ import pandas as pd
 
 from models.base import PointBenefitEstimator, validate_fit_inputs
 from models.boosting import fit_cox_boost
+from models.compiled_trees import CompiledForest
 
 
 class TLearner(PointBenefitEstimator):
@@ -64,3 +65,19 @@ class TLearner(PointBenefitEstimator):
     def predict_survival(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Xa = self._check_predict_X(X).to_numpy()
         return self.models_[0].survival(Xa, times), self.models_[1].survival(Xa, times)
+
+    @staticmethod
+    def _stacked_cox_terms(members: list[TLearner], X: pd.DataFrame, cache: dict):
+        """All members at once (BootstrapBenefit's fast path): log risks (M, 2, n) and each
+        member's Breslow baseline per arm. Same margins as ``predict_survival`` member by member.
+        """
+        if "forest" not in cache:
+            cache["forest"] = CompiledForest(
+                [m.models_[a].booster for m in members for a in (0, 1)]
+            )
+        Xa = members[0]._predict_array(X)
+        log_risk = cache["forest"].margins(Xa).reshape(len(members), 2, len(Xa))
+        baselines = [
+            tuple((m.models_[a].knots, m.models_[a].cumhaz) for a in (0, 1)) for m in members
+        ]
+        return log_risk, baselines

@@ -64,6 +64,9 @@ class Predictor:
             "synthetic": self.bundle.synthetic,
             "notice": notice(self.bundle.synthetic),
         }
+        # Warm-up: builds the ensemble's compiled trees and baseline caches (~1-2 s) now, at
+        # load time, instead of in the first request; ``gc.freeze()`` then covers them too.
+        self.predict([Patient()])
 
     def predict(self, patients: list[Patient]) -> dict:
         records = [p.to_record() for p in patients]
@@ -81,7 +84,10 @@ class Predictor:
         drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
         notes = bundle.input_warnings(X)
         months_list = [float(m) for m in months]
-        columns = {c: table[c].to_numpy() for c in table.columns}
+        numeric = [c for c in table.columns if c != "recommendation"]
+        values = table[numeric].to_numpy(dtype=float)  # one block, not one Series per column
+        columns = {c: values[:, j] for j, c in enumerate(numeric)}
+        columns["recommendation"] = table["recommendation"].to_numpy()
         s_ici, s_rt = np.round(s_ici, 6).tolist(), np.round(s_rt, 6).tolist()
         predictions = []
         for i, pid in enumerate(X.index):
