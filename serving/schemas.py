@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from abscopal.settings import get_settings
 from cohorts.schema import (
@@ -60,8 +60,35 @@ PatientBase = create_model(
 )
 
 
+# Numeric fields the loaded model was trained on "as given" (a trial's own clinical columns, e.g.
+# cd4 for an ACTG 320 model): set once at model load (allow_as_given), empty for the champion of
+# the virtual trial. They are accepted at the top level of a patient like any baseline field.
+_AS_GIVEN: set[str] = set()
+
+
+def allow_as_given(names) -> None:
+    _AS_GIVEN.clear()
+    _AS_GIVEN.update(names)
+
+
 class Patient(PatientBase):  # type: ignore[misc, valid-type]
     """Baseline fields of clinical.csv (all optional) plus optional raw modalities."""
+
+    as_given: Annotated[
+        dict[str, Number] | None,
+        Field(description="numeric fields the served model uses as given (see GET /model); "
+                          "may also be sent at the top level of the patient"),
+    ] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_as_given(cls, data):
+        """Move the model's own numeric fields into ``as_given``; other unknown fields stay and
+        are refused (extra="forbid") with their JSON path, in the same validation pass."""
+        if isinstance(data, dict) and _AS_GIVEN and (moved := _AS_GIVEN.intersection(data)):
+            given = {**(data.get("as_given") or {}), **{k: data[k] for k in moved}}
+            data = {k: v for k, v in data.items() if k not in moved} | {"as_given": given}
+        return data
 
     expression: Annotated[
         dict[str, Annotated[Number, Field(ge=0)]] | None,
@@ -75,7 +102,8 @@ class Patient(PatientBase):  # type: ignore[misc, valid-type]
 
     def to_record(self) -> dict:
         """The plain record ``features.raw_inputs_from_records`` reads (unset fields left out)."""
-        record = self.model_dump(exclude_none=True, exclude={"mutations"})
+        record = self.model_dump(exclude_none=True, exclude={"mutations", "as_given"})
+        record.update(self.as_given or {})
         for flag in MUTATION_FLAGS:
             if flag in record:
                 record[flag] = int(record[flag])

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from abscopal.settings import get_settings
 from serving.guard import ApiGuard
 from serving.predictor import Predictor, RequestError, error_document
-from serving.schemas import Patient, PredictRequest, PredictResponse
+from serving.schemas import Patient, PredictRequest, PredictResponse, allow_as_given
 from training.loading import load_model
 
 card_app = FastAPI(title="abscopal model card", openapi_url=None, docs_url=None, redoc_url=None)
@@ -36,6 +36,7 @@ card_app = FastAPI(title="abscopal model card", openapi_url=None, docs_url=None,
 def load_predictor(uri: str | None = None) -> Predictor:
     """Load the model (raising ModelNotFoundError with the training command), then freeze GC."""
     predictor = Predictor(load_model(uri))
+    allow_as_given(predictor.bundle.extra_columns)
     gc.collect()
     gc.freeze()  # the model's objects are permanent: keep them out of every future collection
     return predictor

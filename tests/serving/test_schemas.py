@@ -20,7 +20,7 @@ def problems(body: dict) -> dict[str, str]:
 def test_fields_come_from_the_cohort_schema():
     fields = set(Patient.model_fields)
     assert set(BASELINE_COLUMNS) <= fields
-    assert fields - set(BASELINE_COLUMNS) == {"patient_id", "expression", "mutations"}
+    assert fields - set(BASELINE_COLUMNS) == {"patient_id", "expression", "mutations", "as_given"}
     assert PredictRequest.model_validate({"patients": [{}]}).patients[0].to_record() == {}
 
 
@@ -69,3 +69,14 @@ def test_framework_errors_become_the_api_error_document():
         "error": "invalid request", "problems": [{"path": "patients[0].age", "message": "bad"}]}
     assert rewrite_error(b'{"error": "invalid request", "problems": []}') is None
     assert rewrite_error(b"<html>")["problems"][0]["path"] == "body"
+
+
+def test_a_models_own_numeric_fields_are_accepted_only_when_it_uses_them(monkeypatch):
+    from serving import schemas
+
+    assert "patients[0].cd4" in problems({"patients": [{"cd4": 250}]})
+    monkeypatch.setattr(schemas, "_AS_GIVEN", {"cd4"})
+    patient = PredictRequest.model_validate({"patients": [{"cd4": 250, "age": 60}]}).patients[0]
+    assert patient.to_record() == {"cd4": 250.0, "age": 60.0}
+    found = problems({"patients": [{"cd4": "high", "colour": "red"}]})
+    assert set(found) == {"patients[0].as_given.cd4", "patients[0].colour"}
