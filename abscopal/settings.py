@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     api_token: str | None = None
     max_patients_per_request: int = 1000
     max_request_bytes: int = 20_000_000
+    workers: int = 2  # BentoML worker processes of `abscopal serve` (each loads the model)
     random_seed: int = 2025
 
 

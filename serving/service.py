@@ -50,7 +50,7 @@ def to_json_response(document: dict, status: int = 200) -> Response:
 @bentoml.asgi_app(card_app, path="/")
 @bentoml.service(
     name="abscopal",
-    workers=1,
+    workers=get_settings().workers,
     traffic={"timeout": 120},
     metrics={"enabled": True},
     endpoints={"livez": "/livez", "readyz": "/readyz"},
@@ -62,7 +62,7 @@ class BenefitService:
         self.predictor = load_predictor(get_settings().model_uri)
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
-    def predict(self, patients: list[Patient]) -> PredictResponse:
+    async def predict(self, patients: list[Patient]) -> PredictResponse:
         """Survival curves, benefit with intervals, recommendation, drivers and warnings for
         1 to 1,000 patients; every field optional (imputed and flagged)."""
         try:
