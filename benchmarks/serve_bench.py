@@ -13,11 +13,9 @@ the same Predictor (reference). Needs a registered champion in the configured ML
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from serving.process import ServerProcess, free_port  # noqa: E402
 from serving.schemas import PredictRequest  # noqa: E402  (module level: FastAPI reads the hint)
 
 PATIENT = {"patient_id": "bench-1", "age": 64, "sex": "F", "ecog": 1, "pdl1_tps": 0.0,
@@ -58,39 +57,15 @@ def reference_app():
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(kind: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true"}
-    env.pop("ABSCOPAL_API_TOKEN", None)  # measure the server, not the auth check
+def start(kind: str, log_path: Path) -> ServerProcess:
+    env = {"OMP_NUM_THREADS": "1", "ABSCOPAL_API_TOKEN": None}  # measure the server, not auth
+    port = free_port()
     if kind == "bentoml":
-        cmd = [str(Path(sys.executable).with_name("abscopal")), "serve", "--port", str(port)]
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.serve_bench:reference_app",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-               "--no-access-log"]
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server {url} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"server {url} not ready in {timeout} s")
+        return ServerProcess.abscopal(log_path, env=env)
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.serve_bench:reference_app",
+           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+           "--no-access-log"]
+    return ServerProcess(cmd, port, log_path, env=env, cwd=ROOT)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -218,16 +193,14 @@ def main() -> None:
     args = parser.parse_args()
     results = {"in_process": in_process(min(args.requests, 200)),
                "gc": gc_effect(max(args.requests, 1000))}
-    for kind in ("bentoml", "fastapi"):
-        port = free_port()
-        proc = start(kind, port)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_ready(url, proc)
-            results[kind] = http_numbers(url, args.requests)
-        finally:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as logs:
+        for kind in ("bentoml", "fastapi"):
+            server = start(kind, Path(logs) / f"{kind}.log")
+            try:
+                server.wait_ready(timeout=120)
+                results[kind] = http_numbers(server.url, args.requests)
+            finally:
+                server.stop()
     a = results["in_process"]
     print(f"model: {a['learner']} learner, {a['members']} bootstrap members")
     print(f"(a) in-process single patient p50: {a['a_p50_ms']:.1f} ms "

@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -25,6 +20,7 @@ import pandas as pd
 
 from abscopal.settings import get_settings
 from models.base import ESTIMANDS
+from serving.process import ServerProcess
 from training.loading import LoadedModel, ModelNotFoundError, load_model
 
 SYNTHETIC = "SYNTHETIC"
@@ -226,61 +222,13 @@ def patient_curves_figure(prediction: dict, title: str = "") -> plt.Figure:
 
 # --- the HTTP server as a subprocess -------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``abscopal serve`` on 127.0.0.1 in its own process group; ``stop`` ends it (also at exit)."""
-
-    def __init__(self, model_uri: str, tracking_uri: str, log_path: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(log_path)
-        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-               "ABSCOPAL_TRACKING_URI": tracking_uri, "BENTOML_DO_NOT_TRACK": "true",
-               "DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
-        env.pop("ABSCOPAL_API_TOKEN", None)  # the notebook talks to its own local server
-        with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "abscopal", "serve", "--model", model_uri,
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        atexit.register(self.stop)
-
-    def wait_ready(self, timeout: float = 180.0) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"the server was not ready in {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text()[-chars:] if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+def Server(model_uri: str, tracking_uri: str, log_path: Path) -> ServerProcess:
+    """``abscopal serve`` on a free loopback port, for this notebook only (no API token);
+    stopped by ``stop()`` and at interpreter exit."""
+    server = ServerProcess.abscopal(log_path, model_uri=model_uri, tracking_uri=tracking_uri,
+                                    env={"ABSCOPAL_API_TOKEN": None})
+    atexit.register(server.stop)
+    return server
 
 
 def request_records(trial, n: int) -> list[dict]:

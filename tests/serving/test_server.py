@@ -2,59 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import bentoml
 import httpx
 import pytest
 
+from serving.process import ServerProcess
 from tests.serving.conftest import records_from_csv
 from training.scoring import predict_cohort
 
 TOKEN = "test-token"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained_model, tmp_path_factory):
-    port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": trained_model.tracking_uri,
-           "ABSCOPAL_TRACKING_URI": trained_model.tracking_uri, "ABSCOPAL_API_TOKEN": TOKEN,
-           "BENTOML_DO_NOT_TRACK": "true", "OMP_NUM_THREADS": "1"}
     log = tmp_path_factory.mktemp("server") / "server.log"
-    cli = Path(sys.executable).with_name("abscopal")
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(cli), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    process = ServerProcess.abscopal(
+        log, tracking_uri=trained_model.tracking_uri,
+        env={"ABSCOPAL_API_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"},
+    )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"server not ready in 120 s: {log.read_text()[-3000:]}")
-        yield url
+        process.wait_ready(timeout=120)
+        yield process.url
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        process.stop()
 
 
 def test_sync_client_prediction_equals_abscopal_predict(server, champion, tmp_path):

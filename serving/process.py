@@ -1,0 +1,80 @@
+"""Run a server in a child process on loopback: the tests, notebooks and benchmark share this."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A command serving HTTP on 127.0.0.1:``port`` in its own process group, its output in
+    ``log_path``; ``wait_ready`` polls ``/readyz``; ``stop`` ends the whole group. ``env``
+    overrides the environment (a value of None removes the variable)."""
+
+    def __init__(self, command: list[str], port: int, log_path: str | Path,
+                 env: dict[str, str | None] | None = None, cwd: str | Path | None = None):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = Path(log_path)
+        merged = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "true",
+                  "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
+        env = {k: v for k, v in merged.items() if v is not None}
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    @classmethod
+    def abscopal(cls, log_path: str | Path, *, model_uri: str | None = None,
+                 tracking_uri: str | None = None, env: dict[str, str | None] | None = None):
+        """``abscopal serve`` on a free loopback port (``tracking_uri``: the MLflow store)."""
+        port = free_port()
+        command = [sys.executable, "-m", "abscopal", "serve", "--host", "127.0.0.1",
+                   "--port", str(port)]
+        if model_uri:
+            command += ["--model", model_uri]
+        stores = ({"MLFLOW_TRACKING_URI": tracking_uri, "ABSCOPAL_TRACKING_URI": tracking_uri}
+                  if tracking_uri else {})
+        return cls(command, port, log_path, env={**stores, **(env or {})})
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text()[-chars:] if self.log_path.exists() else ""
+
+    def wait_ready(self, timeout: float = 180.0) -> ServerProcess:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited ({self.proc.returncode}):\n"
+                                   f"{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"the server was not ready in {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
