@@ -92,15 +92,24 @@ class Endpoint(str, Enum):
     os = "os"
 
 
+# Options shared by the commands that read a foreign trial's columns or a registered model.
+ArmCol = Annotated[str | None, typer.Option(help="Column holding the arm (0/1).")]
+TimeCol = Annotated[str | None, typer.Option(help="Column holding the event time.")]
+EventCol = Annotated[str | None, typer.Option(help="Column holding the event (0/1).")]
+IdCol = Annotated[str | None, typer.Option(help="Column holding the patient id.")]
+TimeUnitOpt = Annotated[TimeUnit, typer.Option(help="Unit of the time column.")]
+ModelUri = Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")]
+
+
 @app.command()
 @clean_errors
 def train(
     cohort: Annotated[Path, typer.Option(help="Cohort directory or clinical CSV.")],
-    arm_col: Annotated[str | None, typer.Option(help="Column holding the arm (0/1).")] = None,
-    time_col: Annotated[str | None, typer.Option(help="Column holding the event time.")] = None,
-    event_col: Annotated[str | None, typer.Option(help="Column holding the event (0/1).")] = None,
-    id_col: Annotated[str | None, typer.Option(help="Column holding the patient id.")] = None,
-    time_unit: Annotated[TimeUnit, typer.Option(help="Unit of the time column.")] = TimeUnit.months,
+    arm_col: ArmCol = None,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    id_col: IdCol = None,
+    time_unit: TimeUnitOpt = TimeUnit.months,
     endpoint: Annotated[Endpoint, typer.Option(help="Outcome to model.")] = Endpoint.pfs,
     features: Annotated[
         str | None, typer.Option(help="Comma-separated features (default: all baseline ones).")
@@ -159,7 +168,7 @@ def train(
 def predict(
     cohort: Annotated[Path, typer.Option(help="Cohort directory or clinical CSV to score.")],
     out: Annotated[Path, typer.Option(help="CSV to write, one row per patient.")],
-    model: Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")] = None,
+    model: ModelUri = None,
 ) -> None:
     """Score patients offline with a registered model."""
     from training.scoring import predict_cohort
@@ -173,12 +182,12 @@ def predict(
 def evaluate(
     cohort: Annotated[Path, typer.Option(help="Randomised cohort with outcomes.")],
     out: Annotated[Path, typer.Option(help="metrics.json to write.")],
-    model: Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")] = None,
-    arm_col: Annotated[str | None, typer.Option(help="Column holding the arm (0/1).")] = None,
-    time_col: Annotated[str | None, typer.Option(help="Column holding the event time.")] = None,
-    event_col: Annotated[str | None, typer.Option(help="Column holding the event (0/1).")] = None,
-    id_col: Annotated[str | None, typer.Option(help="Column holding the patient id.")] = None,
-    time_unit: Annotated[TimeUnit, typer.Option(help="Unit of the time column.")] = TimeUnit.months,
+    model: ModelUri = None,
+    arm_col: ArmCol = None,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    id_col: IdCol = None,
+    time_unit: TimeUnitOpt = TimeUnit.months,
 ) -> None:
     """Evaluate a model's predicted benefit on a randomised cohort (metrics.json)."""
     from training.scoring import evaluate_cohort
@@ -212,7 +221,7 @@ def features(
 @app.command()
 @clean_errors
 def serve(
-    model: Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")] = None,
+    model: ModelUri = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
 ) -> None:
