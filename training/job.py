@@ -6,8 +6,8 @@ registered only after every artifact is logged; the champion alias moves last, u
 
 from __future__ import annotations
 
+import logging
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -210,14 +210,20 @@ def _log_model(bundle, data: TrainingData):
 
     extra = [c for c, i in data.feature_info.items() if i["group"] == "clinical (as given)"]
     example = pd.DataFrame([{"patient_id": "example", **data.X[extra].median().to_dict()}])
-    with warnings.catch_warnings():
-        # MLflow warns that a Python object is pickled; the bundle is our own code, by design.
-        warnings.filterwarnings("ignore", message=".*python_model.*CloudPickle.*")
+    model = BenefitPyfunc(bundle)
+    model.predict(None, example)  # a model that cannot score its own example is never logged
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_logger.level
+    # MLflow warns that a Python object is pickled: the bundle is our own code, by design.
+    pyfunc_logger.setLevel(logging.ERROR)
+    try:
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=BenefitPyfunc(bundle),
+            python_model=model,
             signature=signature(extra),
-            input_example=example,  # MLflow scores it at log time: a broken model fails here
+            input_example=example,
             pip_requirements=pip_requirements(),
             metadata={"synthetic": data.synthetic, "cohort": data.cohort_name},
         )
+    finally:
+        pyfunc_logger.setLevel(level)
