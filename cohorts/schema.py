@@ -193,6 +193,7 @@ def _problems(cases: pd.DataFrame, header_lines: int) -> list[Problem]:
     # A check that crashed on a column with wrongly typed cells repeats the dtype problem.
     kept = [
         p for p in problems.values()
-        if not (p.line is None and p.column in typed_columns and p.message.startswith("expected"))
+        if not (p.line is None and typed_columns and p.message.startswith("expected")
+                and (p.column in typed_columns or "Error(" in str(p.value)))
     ]
     return sorted(kept, key=lambda p: (p.line is None, p.line or 0, p.column or ""))
