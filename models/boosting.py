@@ -14,6 +14,13 @@ import xgboost as xgb
 from models.compiled_trees import CompiledForest
 from models.survival import breslow_cumulative_hazard, cox_survival
 
+BOOSTER_PARAMS = ("n_estimators", "max_depth", "learning_rate", "subsample", "min_child_weight")
+
+
+def booster_params(estimator) -> dict:
+    """The xgboost hyper-parameters a learner stores under their xgboost names."""
+    return {name: getattr(estimator, name) for name in BOOSTER_PARAMS}
+
 
 def cox_booster(params: dict, random_state: int | None) -> xgb.XGBRegressor:
     """XGBRegressor with the Cox partial likelihood (labels: +time if event, -time if censored)."""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import PointBenefitEstimator, validate_fit_inputs
-from models.boosting import fit_cox_boost
+from models.boosting import booster_params, fit_cox_boost
 from models.compiled_trees import CompiledForest
 
 
@@ -41,15 +41,9 @@ class SLearner(PointBenefitEstimator):
         self._check_features(X)
         time, event, arm, Xf = validate_fit_inputs(Y, T, X)
         self.feature_names_in_ = list(Xf.columns)
-        params = {
-            "n_estimators": self.n_estimators,
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "subsample": self.subsample,
-            "min_child_weight": self.min_child_weight,
-        }
         self.model_ = fit_cox_boost(
-            np.column_stack([Xf.to_numpy(), arm]), time, event, params, self.random_state
+            np.column_stack([Xf.to_numpy(), arm]), time, event, booster_params(self),
+            self.random_state
         )
         return self
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import PointBenefitEstimator, validate_fit_inputs
-from models.boosting import fit_cox_boost
+from models.boosting import booster_params, fit_cox_boost
 from models.compiled_trees import CompiledForest
 
 
@@ -36,15 +36,6 @@ class TLearner(PointBenefitEstimator):
         self.random_state = random_state
         self.feature_timepoints = feature_timepoints
 
-    def _booster_params(self) -> dict:
-        return {
-            "n_estimators": self.n_estimators,
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "subsample": self.subsample,
-            "min_child_weight": self.min_child_weight,
-        }
-
     def fit(self, Y: pd.DataFrame, T, X: pd.DataFrame) -> TLearner:
         self._check_features(X)
         time, event, arm, Xf = validate_fit_inputs(Y, T, X)
@@ -55,7 +46,7 @@ class TLearner(PointBenefitEstimator):
                 Xa[arm == a],
                 time[arm == a],
                 event[arm == a],
-                self._booster_params(),
+                booster_params(self),
                 self.random_state,
             )
             for a in (0, 1)
