@@ -8,11 +8,16 @@
 the same Predictor (reference). Needs a registered champion in the configured MLflow store.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/serve_bench.py [--requests 300]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/serve_bench.py --soak 3000
+
+``--soak N`` instead sends N five-patient requests to the BentoML server and reports the resident
+memory of its process group before and after: retained per-request state would show as growth.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -187,10 +192,52 @@ def gc_effect(n: int) -> dict:
     return out
 
 
+def group_rss_mb(server: ServerProcess) -> float:
+    """Resident memory of the server's whole process group (arbiter and workers), in MB."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.getpgid(int(pid)) != server.proc.pid:
+                continue
+            with open(f"/proc/{pid}/status") as status:
+                total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
+
+
+def soak(n_requests: int) -> None:
+    import httpx
+
+    body = {"patients": [{**PATIENT, "patient_id": f"soak-{i}", "tmb": 1.0 + i} for i in range(5)]}
+    with tempfile.TemporaryDirectory() as logs:
+        server = start("bentoml", Path(logs) / "bentoml.log")
+        try:
+            server.wait_ready(timeout=120)
+            with httpx.Client(timeout=30) as client:
+                for _ in range(200):  # warm-up: caches, allocator arenas
+                    client.post(f"{server.url}/predict", json=body).raise_for_status()
+                before = group_rss_mb(server)
+                started = time.perf_counter()
+                for _ in range(n_requests):
+                    client.post(f"{server.url}/predict", json=body).raise_for_status()
+                seconds = time.perf_counter() - started
+            print(f"soak: {n_requests} requests in {seconds:.1f} s; server RSS "
+                  f"{before:.0f} MB -> {group_rss_mb(server):.0f} MB")
+        finally:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--soak", type=int, default=0, help="only the memory soak, N requests")
     args = parser.parse_args()
+    if args.soak:
+        soak(args.soak)
+        return
     results = {"in_process": in_process(min(args.requests, 200)),
                "gc": gc_effect(max(args.requests, 1000))}
     with tempfile.TemporaryDirectory() as logs:
