@@ -1,17 +1,17 @@
-"""Many small xgboost boosters evaluated together in numpy, with xgboost's exact margins.
+"""Many small xgboost boosters evaluated together by one compiled loop, with xgboost's margins.
 
-Why: a bootstrap ensemble holds 50-150 boosters of 100-200 shallow trees. Scoring one patient
-with xgboost means one ``predict`` call per booster (~0.1-0.8 ms each, mostly call overhead),
-i.e. 10-100 ms per request. Here every tree of every booster is flattened into node arrays
-(read from the booster's own JSON model) and all trees are walked level by level at once: a
-depth-3 forest of 10,000 trees scores one patient in well under a millisecond.
+Why: a bootstrap ensemble holds 50-150 boosters of 100-200 shallow trees. Scoring with xgboost
+means one ``predict`` call per booster (~0.1-1 ms each, mostly call overhead), i.e. 10-100 ms
+per request. Here every tree is laid out as a *complete* binary tree of the forest's depth D
+(node p has children 2p+1 and 2p+2; a leaf above depth D is copied into every leaf below it), so
+walking a tree is D comparisons and no pointer chasing. Forests of depth <= 3 (every learner's
+default) go through a branch-free numba loop over rows that the compiler vectorises: 1,000
+patients x 15,000 trees in ~5 ms, against ~100 ms for 100 xgboost ``inplace_predict`` calls.
 
 Exactness: xgboost compares float32 features with float32 thresholds (``x < split`` goes left,
 missing follows the node's default direction) and sums leaf values in float32, tree by tree,
-starting from the base margin. The same happens here (the sum is a float32 ``cumsum``, which is
-sequential), so margins are bit-identical to ``booster.predict(X, output_margin=True)``; tests
-check this on random data with NaNs. Large batches (where per-call overhead no longer matters)
-go to xgboost's own ``inplace_predict``, which gives the same margins.
+starting from the base margin. The loop does the same, so margins are bit-identical to
+``booster.predict(X, output_margin=True)``; tests check this on random data with NaNs.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ import json
 
 import numpy as np
 import xgboost as xgb
+from numba import njit
 
 # Objectives whose base_score is stored on the probability scale and mapped to a margin by a log
 # (xgboost's ProbToMargin); identity for the others used here.
 _LOG_BASE = {"survival:cox", "survival:aft", "count:poisson", "reg:gamma", "reg:tweedie"}
 _IDENTITY_BASE = {"reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror"}
 
-# Above this many (row x tree) evaluations per booster call, xgboost's C++ predictor is faster.
-NUMPY_MAX_EVALS = 20_000
-CHUNK_EVALS = 1_000_000  # rows per numpy chunk: bounded working memory
+MAX_DEPTH = 10  # complete layout: 2**depth leaves per tree
 
 
 def _booster(model) -> xgb.Booster:
@@ -46,8 +45,89 @@ def _base_margin(learner: dict) -> np.float32:
     raise ValueError(f"compiled trees: unsupported xgboost objective {objective!r}")
 
 
+def _tree_depth(left: np.ndarray, right: np.ndarray, node: int = 0) -> int:
+    if left[node] == -1:
+        return 0
+    return 1 + max(_tree_depth(left, right, left[node]), _tree_depth(left, right, right[node]))
+
+
+def _complete_tree(tree: dict, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One xgboost tree as complete arrays: split column (2f+default_left), threshold, leaves."""
+    left, right = tree["left_children"], tree["right_children"]
+    cond, default_left = tree["split_conditions"], tree["default_left"]
+    feature = tree["split_indices"]
+    n_inner = 2**depth - 1
+    column = np.zeros(n_inner, dtype=np.int32)  # padding nodes: any column, +inf: always left
+    threshold = np.full(n_inner, np.inf, dtype=np.float32)
+    leaves = np.zeros(2**depth, dtype=np.float32)
+    stack = [(0, 0, 0)]  # (xgboost node, complete position, level)
+    while stack:
+        node, pos, level = stack.pop()
+        if left[node] == -1:  # a leaf: fill every complete leaf below this position
+            first = pos
+            for _ in range(depth - level):
+                first = 2 * first + 1
+            width = 2 ** (depth - level)
+            leaves[first - n_inner:first - n_inner + width] = np.float32(cond[node])
+            continue
+        column[pos] = 2 * feature[node] + (1 if default_left[node] else 0)
+        threshold[pos] = np.float32(cond[node])
+        stack.append((left[node], 2 * pos + 1, level + 1))
+        stack.append((right[node], 2 * pos + 2, level + 1))
+    return column, threshold, leaves
+
+
+SHALLOW = 3  # forests up to this depth are padded to it and evaluated branch-free
+SELECT_MIN_ROWS = 2
+
+
+@njit(cache=True, nogil=True)
+def _shallow_margins(xT, column, threshold, leaves, base, out):  # pragma: no cover - compiled
+    """Depth-3 complete trees, all seven splits evaluated for every row and the leaf picked by
+    selects: no branches and contiguous loads, so the row loop runs on SIMD lanes (~30x faster
+    than walking). ``xT`` is (2 * n_features, n): one contiguous row per split column."""
+    n_boosters, width, _ = column.shape
+    for k in range(n_boosters):
+        acc = out[k]
+        acc[:] = base[k]
+        for t in range(width):  # trees in order: xgboost's float32 sum
+            # scalars, not array reads, inside the loop: lets the compiler vectorise it
+            c0, c1, c2, c3 = column[k, t, 0], column[k, t, 1], column[k, t, 2], column[k, t, 3]
+            c4, c5, c6 = column[k, t, 4], column[k, t, 5], column[k, t, 6]
+            t0, t1, t2, t3 = (threshold[k, t, 0], threshold[k, t, 1], threshold[k, t, 2],
+                              threshold[k, t, 3])
+            t4, t5, t6 = threshold[k, t, 4], threshold[k, t, 5], threshold[k, t, 6]
+            v0, v1, v2, v3 = leaves[k, t, 0], leaves[k, t, 1], leaves[k, t, 2], leaves[k, t, 3]
+            v4, v5, v6, v7 = leaves[k, t, 4], leaves[k, t, 5], leaves[k, t, 6], leaves[k, t, 7]
+            for i in range(acc.shape[0]):
+                left = ((v0 if xT[c3, i] < t3 else v1) if xT[c1, i] < t1
+                        else (v2 if xT[c4, i] < t4 else v3))
+                right = ((v4 if xT[c5, i] < t5 else v5) if xT[c2, i] < t2
+                         else (v6 if xT[c6, i] < t6 else v7))
+                acc[i] += left if xT[c0, i] < t0 else right
+
+
+@njit(cache=True, nogil=True)
+def _deep_margins(xT, column, threshold, leaves, base, out):  # pragma: no cover - compiled
+    """Any depth: walk each tree from the root (left child 2p+1, right child 2p+2)."""
+    n_boosters, width, n_inner = column.shape
+    depth = 0
+    while (1 << depth) - 1 < n_inner:
+        depth += 1
+    for k in range(n_boosters):
+        acc = out[k]
+        acc[:] = base[k]
+        for t in range(width):
+            c, th, lf = column[k, t], threshold[k, t], leaves[k, t]
+            for i in range(acc.shape[0]):
+                pos = 0
+                for _ in range(depth):
+                    pos = 2 * pos + 2 - (xT[c[pos], i] < th[pos])
+                acc[i] += lf[pos - n_inner]
+
+
 class CompiledForest:
-    """The trees of ``boosters`` (xgboost Boosters or sklearn-API models) as flat node arrays.
+    """The trees of ``boosters`` (xgboost Boosters or sklearn-API models) as complete trees.
 
     ``margins(X)`` is a (len(boosters), n) float32 array equal to each booster's
     ``predict(X, output_margin=True)``. Boosters may differ in tree count and feature count (each
@@ -56,120 +136,55 @@ class CompiledForest:
 
     def __init__(self, boosters: list):
         self.boosters = [_booster(b) for b in boosters]
-        features, thresholds, children, values, roots, base = [], [], [], [], [], []
-        owners: list[np.ndarray] = []
+        learners = [json.loads(b.save_raw("json"))["learner"] for b in self.boosters]
+        trees_per_booster = []
         self.n_features_ = 0
-        self.max_depth_ = 0
-        offset = 0
-        for k, booster in enumerate(self.boosters):
-            learner = json.loads(booster.save_raw("json"))["learner"]
-            if int(learner["learner_model_param"].get("num_target", 1)) > 1 or int(
-                learner["learner_model_param"].get("num_class", 0)
-            ) > 1:
+        for learner in learners:
+            params = learner["learner_model_param"]
+            if int(params.get("num_target", 1)) > 1 or int(params.get("num_class", 0)) > 1:
                 raise ValueError("compiled trees: single-output boosters only")
-            base.append(_base_margin(learner))
-            self.n_features_ = max(self.n_features_,
-                                   int(learner["learner_model_param"]["num_feature"]))
-            for tree in learner["gradient_booster"]["model"]["trees"]:
-                if any(tree.get("split_type", [])):
-                    raise ValueError("compiled trees: categorical splits are not supported")
-                left = np.asarray(tree["left_children"], dtype=np.int64)
-                right = np.asarray(tree["right_children"], dtype=np.int64)
-                leaf = left == -1
-                node = np.arange(len(left))
-                left = np.where(leaf, node, left) + offset  # leaves loop onto themselves
-                right = np.where(leaf, node, right) + offset
-                cond = np.asarray(tree["split_conditions"], dtype=np.float32)
-                default_left = np.asarray(tree["default_left"], dtype=bool)
-                feature = np.asarray(tree["split_indices"], dtype=np.int64)
-                features.append(np.where(leaf, 0, feature))
-                # missing goes to the default child: read it from a copy of X whose NaNs are
-                # -inf (always left) or +inf (always right), chosen per node
-                features[-1] = features[-1] * 2 + np.where(default_left, 1, 0)
-                thresholds.append(np.where(leaf, np.float32(np.inf), cond))
-                children.append(np.column_stack([right, left]))  # index 1 = "x < split": left
-                values.append(np.where(leaf, cond, np.float32(0)))
-                roots.append(offset)
-                owners.append(k)
-                self.max_depth_ = max(self.max_depth_, _depth(left - offset, right - offset))
-                offset += len(left)
-        self.column_ = np.concatenate(features) if features else np.zeros(0, np.int64)
-        self.threshold_ = np.concatenate(thresholds) if thresholds else np.zeros(0, np.float32)
-        self.child_ = (np.concatenate(children) if children else np.zeros((0, 2), np.int64)).ravel()
-        self.value_ = np.concatenate(values) if values else np.zeros(0, np.float32)
-        self.base_margin_ = np.asarray(base, dtype=np.float32)
-        # trees grouped per booster, padded with a zero tree so every booster has as many trees as
-        # the largest one (adding 0.0 in float32 leaves a sum unchanged)
-        owners_arr = np.asarray(owners, dtype=np.int64)
-        roots_arr = np.asarray(roots, dtype=np.int64)
-        counts = np.bincount(owners_arr, minlength=len(self.boosters))
-        width = int(counts.max()) if len(counts) else 0
-        slots = np.full((len(self.boosters), width), -1, dtype=np.int64)
-        for k in range(len(self.boosters)):
-            slots[k, : counts[k]] = roots_arr[owners_arr == k]
-        self.n_trees_ = counts
-        self._slot_root = slots
-        pad = slots < 0
-        if pad.any():  # one shared zero-valued leaf for the padding
-            zero = len(self.value_)
-            self.column_ = np.append(self.column_, 0)
-            self.threshold_ = np.append(self.threshold_, np.float32(np.inf))
-            self.child_ = np.append(self.child_, [zero, zero])
-            self.value_ = np.append(self.value_, np.float32(0))
-            slots[pad] = zero
-        self.roots_ = slots.ravel()
+            self.n_features_ = max(self.n_features_, int(params["num_feature"]))
+            trees = learner["gradient_booster"]["model"]["trees"]
+            if any(any(tree.get("split_type", [])) for tree in trees):
+                raise ValueError("compiled trees: categorical splits are not supported")
+            trees_per_booster.append(trees)
+        self.base_margin_ = np.array([_base_margin(lr) for lr in learners], dtype=np.float32)
+        self.n_trees_ = np.array([len(t) for t in trees_per_booster], dtype=np.int64)
+        self.max_depth_ = max(
+            (_tree_depth(t["left_children"], t["right_children"])
+             for trees in trees_per_booster for t in trees), default=0)
+        if self.max_depth_ > MAX_DEPTH:
+            raise ValueError(f"compiled trees: depth {self.max_depth_} > {MAX_DEPTH}")
+        # every booster padded with zero-leaf trees to the largest tree count (adding 0.0 in
+        # float32 leaves a sum unchanged)
+        width = int(self.n_trees_.max(initial=0))
+        depth = max(self.max_depth_, SHALLOW)
+        shape = (len(self.boosters), width)
+        self.column_ = np.zeros((*shape, 2**depth - 1), dtype=np.int32)
+        self.threshold_ = np.full((*shape, 2**depth - 1), np.inf, dtype=np.float32)
+        self.leaves_ = np.zeros((*shape, 2**depth), dtype=np.float32)
+        for k, trees in enumerate(trees_per_booster):
+            for t, tree in enumerate(trees):
+                self.column_[k, t], self.threshold_[k, t], self.leaves_[k, t] = _complete_tree(
+                    tree, depth)
 
     def margins(self, X: np.ndarray) -> np.ndarray:
         """(n_boosters, n) float32 margins, equal to each booster's output_margin prediction."""
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] < self.n_features_:
             raise ValueError(f"X must have at least {self.n_features_} columns; got {X.shape}")
-        n = len(X)
-        if n * int(self.n_trees_.max(initial=0)) > NUMPY_MAX_EVALS:
-            return self._xgboost_margins(X)
-        out = np.empty((len(self.boosters), n), dtype=np.float32)
-        rows = max(1, CHUNK_EVALS // max(len(self.roots_), 1))
-        for start in range(0, n, rows):
-            out[:, start:start + rows] = self._numpy_margins(X[start:start + rows])
-        return out
-
-    def _numpy_margins(self, X: np.ndarray) -> np.ndarray:
-        n = len(X)
-        x32 = X[:, : self.n_features_].astype(np.float32)
+        x32 = X[:, : self.n_features_].astype(np.float32).T
         missing = np.isnan(x32)
-        # column 2j: NaN -> +inf (goes right), column 2j+1: NaN -> -inf (goes left)
-        both = np.empty((n, 2 * self.n_features_), dtype=np.float32)
-        both[:, 0::2] = np.where(missing, np.float32(np.inf), x32)
-        both[:, 1::2] = np.where(missing, np.float32(-np.inf), x32)
-        flat = both.ravel()
-        row_offset = (np.arange(n, dtype=np.int64) * (2 * self.n_features_))[:, None]
-        node = np.broadcast_to(self.roots_, (n, len(self.roots_)))
-        for _ in range(self.max_depth_):
-            goes_left = flat[row_offset + self.column_[node]] < self.threshold_[node]
-            node = self.child_[2 * node + goes_left]
-        leaves = self.value_[node].reshape(n, len(self.boosters), -1)
-        # xgboost's order: base margin, then tree 0, 1, ... summed in float32
-        start = np.broadcast_to(self.base_margin_[None, :, None], (n, len(self.boosters), 1))
-        total = np.cumsum(np.concatenate([start, leaves], axis=2), axis=2, dtype=np.float32)
-        return total[:, :, -1].T
-
-    def _xgboost_margins(self, X: np.ndarray) -> np.ndarray:
-        return np.stack([
-            b.inplace_predict(X[:, : int(b.num_features())], predict_type="margin",
-                              missing=np.nan).astype(np.float32, copy=False)
-            for b in self.boosters
-        ])
+        # row 2j: NaN -> +inf (goes right), row 2j+1: NaN -> -inf (goes left)
+        xT = np.empty((2 * max(self.n_features_, 1), len(X)), dtype=np.float32)
+        xT[0::2] = np.where(missing, np.float32(np.inf), x32)
+        xT[1::2] = np.where(missing, np.float32(-np.inf), x32)
+        out = np.empty((len(self.boosters), len(X)), dtype=np.float32)
+        # the select kernel's per-tree set-up only pays off over a few rows
+        shallow = self.column_.shape[2] == 2**SHALLOW - 1 and len(X) >= SELECT_MIN_ROWS
+        kernel = _shallow_margins if shallow else _deep_margins
+        kernel(xT, self.column_, self.threshold_, self.leaves_, self.base_margin_, out)
+        return out
 
     def __reduce__(self):  # a cache: pickled as its boosters, rebuilt on load
         return (CompiledForest, (self.boosters,))
-
-
-def _depth(left: np.ndarray, right: np.ndarray) -> int:
-    """Depth of one tree given self-looping leaves (0 for a single leaf)."""
-    depth, frontier = 0, np.array([0])
-    while True:
-        nxt = np.concatenate([left[frontier], right[frontier]])
-        nxt = nxt[nxt != np.concatenate([frontier, frontier])]
-        if not len(nxt):
-            return depth
-        depth, frontier = depth + 1, np.unique(nxt)

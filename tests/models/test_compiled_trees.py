@@ -38,9 +38,12 @@ def _random_X(rng, n, p=8):
     return X
 
 
-@pytest.mark.parametrize("path", ["numpy", "xgboost"])
-def test_margins_equal_xgboost(boosters, path, monkeypatch):
-    monkeypatch.setattr(compiled_trees, "NUMPY_MAX_EVALS", 10**9 if path == "numpy" else 0)
+@pytest.mark.parametrize(("depths", "select_min_rows"),
+                         [("<=3", 1), ("<=3", 10**9), ("4", 1)])
+def test_margins_equal_xgboost(boosters, depths, select_min_rows, monkeypatch):
+    """Depth <= 3 forests: the select kernel (or the walk, below SELECT_MIN_ROWS); deeper: walk."""
+    monkeypatch.setattr(compiled_trees, "SELECT_MIN_ROWS", select_min_rows)
+    boosters = [b for b in boosters if depths == "4" or b.max_depth <= 3]
     X = _random_X(np.random.default_rng(1), 400)
     X[0, :] = np.nan  # every split takes its default direction
     forest = CompiledForest(boosters)
@@ -50,6 +53,21 @@ def test_margins_equal_xgboost(boosters, path, monkeypatch):
     assert got.shape == (len(boosters), len(X)) and got.dtype == np.float32
     np.testing.assert_allclose(got, reference, rtol=0, atol=1e-6)
     assert np.mean(got == reference) > 0.99  # same float32 arithmetic: nearly always bit-equal
+
+
+def test_pruned_trees_and_stumps_fill_the_complete_layout():
+    """Leaves above the forest's depth (pruned branches, single-leaf trees) give their value
+    wherever a row ends up below them."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 3))
+    deep = xgb.XGBRegressor(n_estimators=20, max_depth=5, nthread=1, min_child_weight=30,
+                            random_state=0).fit(X, X[:, 0] + rng.normal(size=200))
+    stump = xgb.XGBRegressor(n_estimators=3, max_depth=1, nthread=1, learning_rate=0.0,
+                             random_state=0).fit(X, np.ones(200))
+    forest = CompiledForest([deep, stump])
+    Z = _random_X(rng, 300, p=3)
+    np.testing.assert_array_equal(forest.margins(Z)[0], deep.predict(Z, output_margin=True))
+    np.testing.assert_array_equal(forest.margins(Z)[1], stump.predict(Z, output_margin=True))
 
 
 def test_forest_survives_pickling_and_refuses_narrow_input(boosters):
