@@ -21,6 +21,7 @@ from models.base import (
     BENEFIT_GRID_MONTHS,
     ESTIMANDS,
     PREDICTION_COLUMNS,
+    RMST_HORIZON_MONTHS,
     BenefitEstimator,
     PointBenefitEstimator,
     benefit_from_curves,
@@ -154,15 +155,21 @@ class BootstrapBenefit(BenefitEstimator):
     # Fast path. Every S-, T- and risk-learner member gives, per arm, a log risk f(x) and a
     # Breslow baseline H0: S(t | x) = exp(-H0(t) exp(f(x))). The learner class computes all
     # members' log risks at once (``_stacked_cox_terms``: one compiled forest or one loop of
-    # matrix products); the curves of every member, arm, patient and time point then come from
-    # one broadcast multiply and exp, in patient chunks to bound memory. Element by element the
-    # arithmetic is that of ``cox_survival``, so results equal the member-by-member loop (tests).
+    # matrix products). H0 is a step function, so on the 0.05-month RMST grid it takes only ~100
+    # distinct values per member and arm: the RMST is sum_j w_j exp(-r h_j) over those levels h_j
+    # with w_j the grid width they cover (``_baseline_terms``), half the exponentials of the full
+    # grid and the same sum up to float rounding. One broadcast multiply and exp, in patient
+    # chunks to bound memory, then gives every member's curves and estimands (tests: equal to the
+    # member-by-member loop).
     _STACK_CHUNK = 2_000_000  # curve values per chunk (16 MB)
 
     def _stackable(self) -> bool:
         members = getattr(self, "members_", None)
         if not members:
             return False
+        cache = self.__dict__.get("_stack")
+        if cache is not None and cache["members"] is members:
+            return cache["stackable"]
         kind = type(members[0])
         return hasattr(kind, "_stacked_cox_terms") and all(
             type(m) is kind and m.feature_names_in_ == members[0].feature_names_in_
@@ -172,48 +179,63 @@ class BootstrapBenefit(BenefitEstimator):
     def _stack_cache(self) -> dict:
         cache = self.__dict__.get("_stack")
         if cache is None or cache["members"] is not self.members_:
-            cache = self.__dict__["_stack"] = {"members": self.members_, "terms": {}, "h0": {}}
+            cache = self.__dict__["_stack"] = {"members": self.members_, "terms": {},
+                                               "h0": {}, "stackable": self._stackable()}
         return cache
 
-    def _baseline_on(self, baselines: list, grid: np.ndarray, cache: dict) -> np.ndarray:
-        """H0 of every member and arm on ``grid``: (M, 2, len(grid)), cached per grid."""
-        key = grid.tobytes()
+    def _baseline_terms(self, baselines: list, times: np.ndarray, cache: dict):
+        """H0 of every member and arm at the RMST levels, at 6 and 12 months and at ``times``:
+        (M, 2, L + 2 + len(times)), with the levels' widths (M, 2, L); cached per ``times``."""
+        key = times.tobytes()
         if key not in cache["h0"]:
             if len(cache["h0"]) > 8:
                 cache["h0"].clear()
-            cache["h0"][key] = np.array([
-                [step_at(knots, cumhaz, grid) for knots, cumhaz in arms] for arms in baselines
-            ])
+            left = BENEFIT_GRID_MONTHS[:-1]  # left end points of the RMST Riemann sum
+            widths = np.diff(BENEFIT_GRID_MONTHS)
+            levels, weights = [], []
+            for knots, cumhaz in (arm for arms in baselines for arm in arms):
+                h, inverse = np.unique(step_at(knots, cumhaz, left), return_inverse=True)
+                levels.append(h)
+                weights.append(np.bincount(inverse, weights=widths, minlength=len(h)))
+            n_levels = max(len(h) for h in levels)
+            at = np.concatenate([[6.0, RMST_HORIZON_MONTHS], times])
+            h0 = np.zeros((len(levels), n_levels + len(at)))
+            w = np.zeros((len(levels), n_levels))  # padding: level 0 with width 0
+            for j, (knots, cumhaz) in enumerate(arm for arms in baselines for arm in arms):
+                h0[j, : len(levels[j])] = levels[j]
+                w[j, : len(levels[j])] = weights[j]
+                h0[j, n_levels:] = step_at(knots, cumhaz, at)
+            shape = (len(baselines), 2)
+            cache["h0"][key] = (h0.reshape(*shape, -1), w.reshape(*shape, n_levels, 1))
         return cache["h0"][key]
 
     def _member_draws_stacked(
         self, X: pd.DataFrame, times: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         times = np.asarray(times, dtype=float)
-        grid = np.concatenate([BENEFIT_GRID_MONTHS, times])
-        k = len(BENEFIT_GRID_MONTHS)
         cache = self._stack_cache()
         log_risk, baselines = type(self.members_[0])._stacked_cox_terms(
             self.members_, X, cache["terms"]
         )
-        h0 = self._baseline_on(baselines, grid, cache)  # (M, 2, G)
+        h0, widths = self._baseline_terms(baselines, times, cache)  # (M, 2, G), (M, 2, L, 1)
+        n_levels = widths.shape[2]
         n_members, n = log_risk.shape[0], log_risk.shape[2]
         risk = np.exp(np.asarray(log_risk, dtype=float))  # (M, 2, n)
         mean0 = np.empty((n, len(times)))
         mean1 = np.empty((n, len(times)))
         draws = {e: np.empty((n_members, n)) for e in ESTIMANDS}
-        rows = max(1, self._STACK_CHUNK // (n_members * 2 * len(grid)))
+        rows = max(1, self._STACK_CHUNK // (n_members * 2 * h0.shape[2]))
         for lo in range(0, n, rows):
             hi = min(n, lo + rows)
             # exp(-(r * H0)): the same products as np.outer(r, h0) in cox_survival
             curves = np.exp(-(risk[:, :, lo:hi, None] * h0[:, :, None, :]))  # (M, 2, c, G)
-            mean0[lo:hi] = curves[:, 0, :, k:].sum(axis=0) / n_members
-            mean1[lo:hi] = curves[:, 1, :, k:].sum(axis=0) / n_members
-            c = hi - lo
-            gains = benefit_from_curves(curves[:, 0, :, :k].reshape(n_members * c, k),
-                                        curves[:, 1, :, :k].reshape(n_members * c, k))
-            for e, g in gains.items():
-                draws[e][:, lo:hi] = g.reshape(n_members, c)
+            rmst = (curves[..., :n_levels] @ widths)[..., 0]  # (M, 2, c)
+            draws["rmst_gain_12mo"][:, lo:hi] = rmst[:, 1] - rmst[:, 0]
+            draws["pfs_gain_6mo"][:, lo:hi] = curves[:, 1, :, n_levels] - curves[:, 0, :, n_levels]
+            draws["pfs_gain_12mo"][:, lo:hi] = (curves[:, 1, :, n_levels + 1]
+                                                - curves[:, 0, :, n_levels + 1])
+            mean0[lo:hi] = curves[:, 0, :, n_levels + 2:].sum(axis=0) / n_members
+            mean1[lo:hi] = curves[:, 1, :, n_levels + 2:].sum(axis=0) / n_members
         return mean0, mean1, draws
 
     def __getstate__(self) -> dict:

