@@ -12,6 +12,9 @@ cross-fitting folds, which makes its members slightly optimistic.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
@@ -30,6 +33,9 @@ from models.base import (
 )
 from models.recommend import RecommendationRule, recommend
 from models.survival import step_at
+
+CURVE_THREADS = max(1, min(4, len(os.sched_getaffinity(0))))
+PARALLEL_MIN_PATIENTS = 200  # per thread: below this, thread start-up outweighs the gain
 
 
 def _fit_member(learner, Y, T, X):
@@ -184,8 +190,8 @@ class BootstrapBenefit(BenefitEstimator):
         return cache
 
     def _baseline_terms(self, baselines: list, times: np.ndarray, cache: dict):
-        """H0 of every member and arm at the RMST levels, at 6 and 12 months and at ``times``:
-        (M, 2, L + 2 + len(times)), with the levels' widths (M, 2, L); cached per ``times``."""
+        """-H0 of every member and arm at the RMST levels, at 6 and 12 months and at ``times``:
+        (M, 2, L + 2 + len(times)), with the levels' widths (M, 2, L, 1); cached per ``times``."""
         key = times.tobytes()
         if key not in cache["h0"]:
             if len(cache["h0"]) > 8:
@@ -206,7 +212,7 @@ class BootstrapBenefit(BenefitEstimator):
                 w[j, : len(levels[j])] = weights[j]
                 h0[j, n_levels:] = step_at(knots, cumhaz, at)
             shape = (len(baselines), 2)
-            cache["h0"][key] = (h0.reshape(*shape, -1), w.reshape(*shape, n_levels, 1))
+            cache["h0"][key] = (-h0.reshape(*shape, -1), w.reshape(*shape, n_levels, 1))
         return cache["h0"][key]
 
     def _member_draws_stacked(
@@ -217,7 +223,7 @@ class BootstrapBenefit(BenefitEstimator):
         log_risk, baselines = type(self.members_[0])._stacked_cox_terms(
             self.members_, X, cache["terms"]
         )
-        h0, widths = self._baseline_terms(baselines, times, cache)  # (M, 2, G), (M, 2, L, 1)
+        h0, widths = self._baseline_terms(baselines, times, cache)  # -H0: (M, 2, G); (M, 2, L, 1)
         n_levels = widths.shape[2]
         n_members, n = log_risk.shape[0], log_risk.shape[2]
         risk = np.exp(np.asarray(log_risk, dtype=float))  # (M, 2, n)
@@ -225,17 +231,31 @@ class BootstrapBenefit(BenefitEstimator):
         mean1 = np.empty((n, len(times)))
         draws = {e: np.empty((n_members, n)) for e in ESTIMANDS}
         rows = max(1, self._STACK_CHUNK // (n_members * 2 * h0.shape[2]))
-        for lo in range(0, n, rows):
-            hi = min(n, lo + rows)
-            # exp(-(r * H0)): the same products as np.outer(r, h0) in cox_survival
-            curves = np.exp(-(risk[:, :, lo:hi, None] * h0[:, :, None, :]))  # (M, 2, c, G)
-            rmst = (curves[..., :n_levels] @ widths)[..., 0]  # (M, 2, c)
-            draws["rmst_gain_12mo"][:, lo:hi] = rmst[:, 1] - rmst[:, 0]
-            draws["pfs_gain_6mo"][:, lo:hi] = curves[:, 1, :, n_levels] - curves[:, 0, :, n_levels]
-            draws["pfs_gain_12mo"][:, lo:hi] = (curves[:, 1, :, n_levels + 1]
-                                                - curves[:, 0, :, n_levels + 1])
-            mean0[lo:hi] = curves[:, 0, :, n_levels + 2:].sum(axis=0) / n_members
-            mean1[lo:hi] = curves[:, 1, :, n_levels + 2:].sum(axis=0) / n_members
+
+        def fill(lo: int, hi: int) -> None:
+            """Patients lo..hi, ``rows`` at a time in one reused buffer."""
+            buffer = np.empty((n_members, 2, min(rows, hi - lo), h0.shape[2]))
+            for start in range(lo, hi, rows):
+                end = min(hi, start + rows)
+                # exp(r * -H0): the products of np.outer(r, h0) in cox_survival, in place
+                curves = buffer[:, :, : end - start]  # (M, 2, c, G)
+                np.multiply(risk[:, :, start:end, None], h0[:, :, None, :], out=curves)
+                np.exp(curves, out=curves)
+                rmst = (curves[..., :n_levels] @ widths)[..., 0]  # (M, 2, c)
+                draws["rmst_gain_12mo"][:, start:end] = rmst[:, 1] - rmst[:, 0]
+                for e, j in (("pfs_gain_6mo", n_levels), ("pfs_gain_12mo", n_levels + 1)):
+                    draws[e][:, start:end] = curves[:, 1, :, j] - curves[:, 0, :, j]
+                mean0[start:end] = curves[:, 0, :, n_levels + 2:].sum(axis=0) / n_members
+                mean1[start:end] = curves[:, 1, :, n_levels + 2:].sum(axis=0) / n_members
+
+        # numpy releases the GIL in these loops: large batches use every core of the machine
+        parts = min(CURVE_THREADS, n // PARALLEL_MIN_PATIENTS) or 1
+        bounds = np.linspace(0, n, parts + 1).astype(int)
+        if parts == 1:
+            fill(0, n)
+        else:
+            with ThreadPoolExecutor(parts) as pool:
+                list(pool.map(fill, bounds[:-1], bounds[1:]))
         return mean0, mean1, draws
 
     def __getstate__(self) -> dict:
@@ -287,6 +307,13 @@ class BootstrapBenefit(BenefitEstimator):
         self, X: pd.DataFrame, times: np.ndarray, alpha: float | None = None
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """``predict_benefit`` plus ``predict_survival(X, times)``, in one pass over the members."""
+        columns, s0, s1 = self.benefit_columns(X, times, alpha)
+        return pd.DataFrame(columns, index=X.index, columns=PREDICTION_COLUMNS), s0, s1
+
+    def benefit_columns(
+        self, X: pd.DataFrame, times: np.ndarray, alpha: float | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """``predict_benefit_and_survival`` as {column: array} (the server's path: no frame)."""
         alpha = self.alpha if alpha is None else alpha
         times = np.asarray(times, dtype=float)
         s0, s1, draws = self.member_draws(X, np.concatenate([[6.0, 12.0], times]))
@@ -307,5 +334,4 @@ class BootstrapBenefit(BenefitEstimator):
             columns["probability_of_benefit"],
             self.rule,
         )
-        out = pd.DataFrame(columns, index=X.index, columns=PREDICTION_COLUMNS)
-        return out, s0[:, 2:], s1[:, 2:]
+        return {c: columns[c] for c in PREDICTION_COLUMNS}, s0[:, 2:], s1[:, 2:]

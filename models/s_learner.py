@@ -66,5 +66,6 @@ class SLearner(PointBenefitEstimator):
         n = len(Xa)
         rows = np.vstack([np.column_stack([Xa, np.full(n, a, dtype=float)]) for a in (0.0, 1.0)])
         log_risk = cache["forest"].margins(rows).reshape(len(members), 2, n)
-        baselines = [((m.model_.knots, m.model_.cumhaz),) * 2 for m in members]
-        return log_risk, baselines
+        if "baselines" not in cache:
+            cache["baselines"] = [((m.model_.knots, m.model_.cumhaz),) * 2 for m in members]
+        return log_risk, cache["baselines"]

@@ -68,7 +68,8 @@ class TLearner(PointBenefitEstimator):
             )
         Xa = members[0]._predict_array(X)
         log_risk = cache["forest"].margins(Xa).reshape(len(members), 2, len(Xa))
-        baselines = [
-            tuple((m.models_[a].knots, m.models_[a].cumhaz) for a in (0, 1)) for m in members
-        ]
-        return log_risk, baselines
+        if "baselines" not in cache:
+            cache["baselines"] = [
+                tuple((m.models_[a].knots, m.models_[a].cumhaz) for a in (0, 1)) for m in members
+            ]
+        return log_risk, cache["baselines"]

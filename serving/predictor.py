@@ -8,7 +8,6 @@ and training use.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -20,6 +19,7 @@ from training.bundle import ModelBundle
 from training.loading import LoadedModel
 
 ESTIMANDS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
+INTERVAL_KEYS = ("estimate", "lower", "upper")
 TOP_DRIVERS = 5
 
 
@@ -80,33 +80,33 @@ class Predictor:
                 X = bundle.features_for(raw)
         except RecordError as exc:
             raise RequestError(exc.problems) from None
-        table, months, s_ici, s_rt = bundle.predict_with_curves(X)
+        columns, months, s_ici, s_rt = bundle.predict_with_curves(X)
         drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
         notes = bundle.input_warnings(X)
         months_list = [float(m) for m in months]
-        numeric = [c for c in table.columns if c != "recommendation"]
-        values = table[numeric].to_numpy(dtype=float)  # one block, not one Series per column
-        columns = {c: values[:, j] for j, c in enumerate(numeric)}
-        columns["recommendation"] = table["recommendation"].to_numpy()
         s_ici, s_rt = np.round(s_ici, 6).tolist(), np.round(s_rt, 6).tolist()
+        benefit = {k: _floats(np.column_stack([columns[k], columns[f"{k}_lower"],
+                                               columns[f"{k}_upper"]])) for k in ESTIMANDS}
+        p_benefit = _floats(columns["probability_of_benefit"])
+        recommendation = columns["recommendation"].tolist()
         predictions = []
-        for i, pid in enumerate(X.index):
+        for i, pid in enumerate(X.index.tolist()):
             predictions.append({
                 "patient_id": str(pid),
                 "survival": {"months": months_list, "ici": s_ici[i], "rt_ici": s_rt[i]},
-                "benefit": {
-                    k: {"estimate": _num(columns[k][i]), "lower": _num(columns[f"{k}_lower"][i]),
-                        "upper": _num(columns[f"{k}_upper"][i])}
-                    for k in ESTIMANDS
-                },
-                "probability_of_benefit": _num(columns["probability_of_benefit"][i]),
-                "recommendation": str(columns["recommendation"][i]),
+                "benefit": {k: dict(zip(INTERVAL_KEYS, benefit[k][i], strict=True))
+                            for k in ESTIMANDS},
+                "probability_of_benefit": p_benefit[i],
+                "recommendation": recommendation[i],
                 "drivers": drivers[i],
                 "warnings": notes[i],
             })
         return {"predictions": predictions, "model": self.model_info}
 
 
-def _num(value) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
+def _floats(values: np.ndarray) -> list:
+    """Python floats (nested lists for 2-D), None where not finite: JSON has no NaN."""
+    values = np.asarray(values, dtype=float)
+    if np.isfinite(values).all():
+        return values.tolist()
+    return np.where(np.isfinite(values), values, None).tolist()

@@ -105,17 +105,21 @@ class ModelBundle:
 
     def predict_with_curves(
         self, X: pd.DataFrame
-    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-        """``predict_frame`` and ``survival_curves`` together: (table, months, S_ici, S_rt_ici).
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """``predict_frame`` as {column: array} and ``survival_curves`` together:
+        (columns, months, S_ici, S_rt_ici).
 
-        A bootstrap ensemble does both in one pass over its members (what the server calls per
-        request); other estimators fall back to the two separate calls. Values are identical.
+        A bootstrap ensemble does both in one pass over its members, without building a frame
+        (what the server calls per request); other estimators fall back to the two separate
+        calls. Values are identical.
         """
-        both = getattr(self.estimator, "predict_benefit_and_survival", None)
+        both = getattr(self.estimator, "benefit_columns", None)
         if both is None:
-            return (self.predict_frame(X), *self.survival_curves(X))
-        table, s0, s1 = both(X, SURVIVAL_GRID_MONTHS, alpha=self.alpha)
-        return table[PREDICTION_COLUMNS], SURVIVAL_GRID_MONTHS, s0, s1
+            table = self.predict_frame(X)
+            return ({c: table[c].to_numpy() for c in PREDICTION_COLUMNS},
+                    *self.survival_curves(X))
+        columns, s0, s1 = both(X, SURVIVAL_GRID_MONTHS, alpha=self.alpha)
+        return columns, SURVIVAL_GRID_MONTHS, s0, s1
 
     def explainer(self) -> TreeExplainer:
         """Table-based exact TreeSHAP of the surrogate (built on first use, never pickled):
@@ -157,9 +161,11 @@ class ModelBundle:
         lo, hi = bounds[:, 0], bounds[:, 1]
         with np.errstate(invalid="ignore"):
             outside = ~missing & ((values < lo) | (values > hi))
+        imputed = np.array([f"{name} missing: imputed by the model" for name in names],
+                           dtype=object)
         warnings = []
         for i in range(len(X)):
-            row = [f"{names[j]} missing: imputed by the model" for j in np.flatnonzero(missing[i])]
+            row = imputed[missing[i]].tolist()
             for j in np.flatnonzero(outside[i]):
                 v = values[i, j]
                 row.append(f"{names[j]}={v:g} outside the training range [{lo[j]:g}, {hi[j]:g}]")
