@@ -54,7 +54,8 @@ def build_features(raw: RawInputs, *, client=None, chunk_patients: int = 1000) -
     processed as dask DataFrames shuffled by patient and the expression matrix in chunks of
     ``chunk_patients`` patients; each partition goes through the same pandas functions as below.
     """
-    patients = pd.Index(raw.clinical["patient_id"].astype(str), name="patient_id")
+    columns = clinical.ClinicalColumns(raw.clinical)
+    patients = columns.patient_index()
     distributed = client is not None or _is_dask(raw.mutations) or _is_dask(raw.tcr)
     report = dict(raw.report)
     notes: list[str] = []
@@ -69,7 +70,8 @@ def build_features(raw: RawInputs, *, client=None, chunk_patients: int = 1000) -
             summary = pd.concat([summary, zeros]) if len(extra) else summary
         if raw.panel_size_mb is None:
             notes.append("no panel_size_mb: TMB taken from the clinical tmb column, not the MAF")
-    parts = [clinical.clinical_features(raw.clinical, summary, raw.panel_size_mb)]
+    parts = [(clinical.NAMES, clinical.clinical_values(columns, patients, summary,
+                                                        raw.panel_size_mb))]
     unmatched = {}
     if summary is not None:
         unmatched["mutations"] = summary.index.difference(patients)
@@ -77,17 +79,18 @@ def build_features(raw: RawInputs, *, client=None, chunk_patients: int = 1000) -
     if raw.expression is not None:
         scores = _signatures(raw.expression, distributed, client, chunk_patients)
         unmatched["expression"] = scores.index.difference(patients)
-        parts.append(scores.reindex(patients))
-        notes += _too_few_genes(scores.reindex(patients), raw.expression.columns.astype(str))
+        scores = scores.reindex(patients)
+        parts.append(_block(scores))
+        notes += _too_few_genes(scores, raw.expression.columns.astype(str))
     if raw.tcr is not None:
         feats = _per_patient(raw.tcr, tcr.tcr_features, "patient_id", distributed, client,
                              chunk_patients, lambda: tcr.tcr_features(_empty_like(raw.tcr)))
         unmatched["tcr"] = feats.index.difference(patients)
-        parts.append(feats.reindex(patients))
+        parts.append(_block(feats.reindex(patients)))
     if raw.ctdna is not None:
         ctdna_feats = ctdna.ctdna_features(raw.ctdna)
         unmatched["ctdna"] = ctdna_feats.index.difference(patients)
-        parts.append(ctdna_feats.reindex(patients))
+        parts.append(_block(ctdna_feats.reindex(patients)))
 
     for modality, ids in unmatched.items():
         if len(ids):
@@ -104,20 +107,26 @@ def build_features(raw: RawInputs, *, client=None, chunk_patients: int = 1000) -
 
 
 _FEATURE_POSITION = {name: i for i, name in enumerate(FEATURE_NAMES)}
+_FEATURE_INDEX = pd.Index(FEATURE_NAMES)  # built once; each frame gets its own copy
 
 
-def _assemble(parts: list[pd.DataFrame], patients: pd.Index) -> pd.DataFrame:
-    """The parts (each aligned row by row with ``patients``) as one float frame in FEATURE_NAMES
-    order; features of absent modalities stay NaN. One numpy fill instead of concatenating
-    NaN-filled frames: this runs per served request, where pandas overhead dominated.
+def _block(part: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """A feature frame as the (column names, float values) pair _assemble takes."""
+    return list(part.columns), part.to_numpy(dtype=float)
+
+
+def _assemble(parts: list[tuple[list[str], np.ndarray]], patients: pd.Index) -> pd.DataFrame:
+    """The parts (column names and values, each aligned row by row with ``patients``) as one
+    float frame in FEATURE_NAMES order; features of absent modalities stay NaN. One numpy fill
+    instead of concatenating NaN-filled frames: this runs per served request, where pandas
+    overhead dominated.
     """
     values = np.full((len(patients), len(FEATURE_NAMES)), np.nan)
-    for part in parts:
-        keep = [j for j, c in enumerate(part.columns) if c in _FEATURE_POSITION]
-        target = [_FEATURE_POSITION[part.columns[j]] for j in keep]
-        block = part if len(keep) == part.shape[1] else part.iloc[:, keep]
-        values[:, target] = block.to_numpy(dtype=float)
-    return pd.DataFrame(values, index=patients.rename("patient_id"), columns=FEATURE_NAMES)
+    for names, block in parts:
+        keep = [j for j, name in enumerate(names) if name in _FEATURE_POSITION]
+        target = [_FEATURE_POSITION[names[j]] for j in keep]
+        values[:, target] = block if len(keep) == len(names) else block[:, keep]
+    return pd.DataFrame(values, index=patients, columns=_FEATURE_INDEX.copy())
 
 
 def _too_few_genes(scores: pd.DataFrame, with_expression: pd.Index) -> list[str]:

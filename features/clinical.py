@@ -75,28 +75,88 @@ SPECS: list[FeatureSpec] = [
 NAMES = [s.name for s in SPECS]
 
 
-def _column(clinical: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in clinical:
-        return np.full(len(clinical), np.nan)
-    column = clinical[name]
-    if pd.api.types.is_float_dtype(column.dtype):  # already numeric (the serving path): no parse
-        return column.to_numpy(dtype=float)
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+# Up to this many cells (a few hundred patients) a clinical frame is read through one object
+# array (see ClinicalColumns); beyond, boxing every value costs more than a pandas Series per
+# column (measured crossover: about 5,000 cells), so larger frames are read column by column.
+ONE_PASS_MAX_CELLS = 4_000
+_NUMBER_TYPES = frozenset({float, type(None)})  # values astype(float) reads as pandas would
+_CATEGORY_TYPES = frozenset({str, float, type(None)})
 
 
-def _category(clinical: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in clinical:
-        return np.full(len(clinical), None, dtype=object)
-    return clinical[name].to_numpy(dtype=object)
+class ClinicalColumns:
+    """The columns of a clinical frame as numpy arrays, for the feature code.
+
+    A pandas Series per column (or even ``frame.dtypes``) costs more than all the features
+    together when a request holds one patient, so the frame is converted once to an object
+    array. A column is read from it when its values are plain floats (numbers) or plain text,
+    floats and None (categories), which is all that a request or clinical.csv carries; any other
+    column, and every column of a frame with repeated names or too large to box, is read through
+    pandas as before. Both ways give the same values.
+    """
+
+    def __init__(self, clinical: pd.DataFrame) -> None:
+        self.frame = clinical
+        self.position = {name: j for j, name in enumerate(clinical.columns)}
+        unique = len(self.position) == len(clinical.columns)
+        small = len(clinical) * len(clinical.columns) <= ONE_PASS_MAX_CELLS
+        self.boxed = clinical.to_numpy(dtype=object) if unique and small else None
+
+    def numbers(self, names: list[str]) -> np.ndarray:
+        """patients x ``names`` floats; NaN for absent columns and text that is not a number."""
+        out = np.full((len(self.frame), len(names)), np.nan, order="F")  # columns contiguous
+        present = [k for k, name in enumerate(names) if name in self.position]
+        block = self._block([names[k] for k in present], _NUMBER_TYPES)
+        if block is not None:  # the usual case: every value a float, one conversion
+            out[:, present] = block.astype(float)  # None becomes NaN
+            return out
+        for k in present:
+            out[:, k] = self._number(names[k])
+        return out
+
+    def _block(self, names: list[str], types: frozenset) -> np.ndarray | None:
+        """The ``names`` columns as objects when read in one pass and every value is of
+        ``types``."""
+        if self.boxed is None:
+            return None
+        block = self.boxed[:, [self.position[name] for name in names]]
+        return block if set(map(type, block.ravel())) <= types else None
+
+    def _number(self, name: str) -> np.ndarray:
+        boxed = self._block([name], _NUMBER_TYPES)
+        if boxed is not None:
+            return boxed[:, 0].astype(float)
+        column = self.frame[name]
+        if pd.api.types.is_float_dtype(column.dtype):  # already numeric: no parse
+            return column.to_numpy(dtype=float)
+        return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+
+    def objects(self, names: list[str]) -> np.ndarray:
+        """patients x ``names`` values as objects; None for absent columns."""
+        out = np.full((len(self.frame), len(names)), None, dtype=object, order="F")
+        present = [k for k, name in enumerate(names) if name in self.position]
+        block = self._block([names[k] for k in present], _CATEGORY_TYPES)
+        if block is not None:
+            out[:, present] = block
+            return out
+        for k, name in enumerate(names):
+            if name in self.position:
+                boxed = self._block([name], _CATEGORY_TYPES)
+                out[:, k] = (boxed[:, 0] if boxed is not None
+                             else self.frame[name].to_numpy(dtype=object))
+        return out
+
+    def patient_index(self) -> pd.Index:
+        """``patient_id`` as text, named patient_id: the row labels of the feature frame."""
+        if "patient_id" in self.position:
+            ids = self._block(["patient_id"], frozenset({str}))
+            if ids is not None:  # already text
+                return pd.Index(ids[:, 0], name="patient_id")
+        return pd.Index(self.frame["patient_id"].astype(str), name="patient_id")
 
 
-def _one_hot(values: np.ndarray, level: str) -> np.ndarray:
-    known = pd.notna(values)
-    return np.where(known, (values == level).astype(float), np.nan)
-
-
-def _flag(condition: np.ndarray, known: np.ndarray) -> np.ndarray:
-    return np.where(known, condition.astype(float), np.nan)
+def _flag(condition: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """``condition`` as a float (True = 1), NaN where ``value``, its input, is missing."""
+    return np.where(np.isnan(value), np.nan, condition)
 
 
 def dnlr_from_nlr(nlr):
@@ -120,44 +180,73 @@ def clinical_features(
 
     ``mutations`` is the per-patient mutation summary (features.mutations) of the sequenced
     patients; for them TMB and gene flags come from the calls, for the others from the clinical
-    columns (NaN when those are empty too). Plain numpy per column: this runs per request.
+    columns (NaN when those are empty too).
     """
-    index = pd.Index(clinical["patient_id"].astype(str), name="patient_id")
-    out: dict[str, np.ndarray] = {"age": _column(clinical, "age")}
-    out["sex_male"] = _one_hot(_category(clinical, "sex"), "M")
-    out["ecog"] = _column(clinical, "ecog")
-    histology = _category(clinical, "histology")
-    for level in HISTOLOGIES:
-        out[f"histology_{level}"] = _one_hot(histology, level)
-    smoking = _category(clinical, "smoking_status")
-    for level in SMOKING_STATUSES:
-        out[f"smoking_{level}"] = _one_hot(smoking, level)
-    out["pack_years"] = _column(clinical, "pack_years")
-    out["prior_lines"] = _column(clinical, "prior_lines")
+    columns = ClinicalColumns(clinical)
+    index = columns.patient_index()
+    values = clinical_values(columns, index, mutations, panel_size_mb)
+    return pd.DataFrame(values, index=index, columns=NAMES)
 
-    tmb = _column(clinical, "tmb")
-    flags = {col: _column(clinical, col) for col in FLAG_COLUMNS}  # wnt_mut has no clinical column
+
+# Clinical columns read as numbers (wnt_mut too, should a clinical table carry it) and the
+# features that are these numbers as given (tmb and the flags after the mutation calls).
+NUMERIC_INPUTS = ["age", "ecog", "pack_years", "prior_lines", "tmb", "pdl1_tps", "nlr", "ldh",
+                  "albumin", *FLAG_COLUMNS]
+_INPUT = {name: k for k, name in enumerate(NUMERIC_INPUTS)}
+_POSITION = {name: j for j, name in enumerate(NAMES)}
+_AS_GIVEN = [name for name in NUMERIC_INPUTS if name in _POSITION]
+_AS_GIVEN_TARGET = [_POSITION[name] for name in _AS_GIVEN]
+_AS_GIVEN_SOURCE = [_INPUT[name] for name in _AS_GIVEN]
+# One-hot features: (feature, categorical column, level).
+ONE_HOT = [
+    ("sex_male", "sex", "M"),
+    *[(f"histology_{h}", "histology", h) for h in HISTOLOGIES],
+    *[(f"smoking_{s}", "smoking_status", s) for s in SMOKING_STATUSES],
+]
+_CATEGORICAL = list(dict.fromkeys(column for _, column, _ in ONE_HOT))
+_ONE_HOT_TARGET = [_POSITION[name] for name, _, _ in ONE_HOT]
+_ONE_HOT_SOURCE = [_CATEGORICAL.index(column) for _, column, _ in ONE_HOT]
+_ONE_HOT_LEVEL = np.array([level for _, _, level in ONE_HOT], dtype=object)
+
+
+def clinical_values(
+    columns: ClinicalColumns, index: pd.Index, mutations: pd.DataFrame | None,
+    panel_size_mb: float | None,
+) -> np.ndarray:
+    """clinical_features as a patients x NAMES array (``index``: the patients' ids, in row
+    order). Whole-column numpy, written into one array: this runs per request."""
+    number = columns.numbers(NUMERIC_INPUTS)
     if mutations is not None and len(mutations):
-        seq = mutations.reindex(index)
-        count = seq["nonsyn_count"].to_numpy(dtype=float)
-        sequenced = ~np.isnan(count)
-        if panel_size_mb is not None:
-            tmb = np.where(sequenced, count / float(panel_size_mb), tmb)
-        for col in FLAG_COLUMNS:
-            flags[col] = np.where(sequenced, seq[col].to_numpy(dtype=float), flags[col])
-    out["tmb"] = tmb
-    pdl1 = _column(clinical, "pdl1_tps")
-    out["pdl1_tps"] = pdl1
-    category = np.select([pdl1 < PDL1_CUTS[0], pdl1 < PDL1_CUTS[1]], [0.0, 1.0], 2.0)
-    out["pdl1_category"] = np.where(np.isnan(pdl1), np.nan, category)
-    out.update(flags)
-    nlr, ldh = _column(clinical, "nlr"), _column(clinical, "ldh")
-    out["nlr"], out["ldh"], out["albumin"] = nlr, ldh, _column(clinical, "albumin")
-    high_dnlr = _flag(dnlr_from_nlr(nlr) > LIPI_DNLR_CUTOFF, ~np.isnan(nlr))
-    high_ldh = _flag(ldh > LDH_ULN_U_PER_L, ~np.isnan(ldh))
-    out["lipi"] = high_dnlr + high_ldh  # NaN unless both factors are known
-    low_tmb = _flag(tmb < COLD_TMB_BELOW, ~np.isnan(tmb))
-    pdl1_neg = _flag(pdl1 < COLD_PDL1_BELOW, ~np.isnan(pdl1))
-    out["cold_tumour"] = _kleene_or(low_tmb, pdl1_neg, flags["wnt_mut"])
-    return pd.DataFrame(np.column_stack([out[name] for name in NAMES]), index=index,
-                        columns=NAMES)
+        _use_mutation_calls(number, index, mutations, panel_size_mb)
+    values = np.full((len(index), len(NAMES)), np.nan, order="F")  # columns contiguous
+    values[:, _AS_GIVEN_TARGET] = number[:, _AS_GIVEN_SOURCE]
+
+    category = columns.objects(_CATEGORICAL)
+    known = pd.notna(category)[:, _ONE_HOT_SOURCE]  # a column per ONE_HOT entry
+    hot = category[:, _ONE_HOT_SOURCE] == _ONE_HOT_LEVEL
+    values[:, _ONE_HOT_TARGET] = np.where(known, hot, np.nan)
+
+    tmb, pdl1, nlr, ldh, wnt = (number[:, _INPUT[n]] for n in
+                                ("tmb", "pdl1_tps", "nlr", "ldh", "wnt_mut"))
+    pdl1_category = np.where(pdl1 < PDL1_CUTS[0], 0.0, np.where(pdl1 < PDL1_CUTS[1], 1.0, 2.0))
+    values[:, _POSITION["pdl1_category"]] = _flag(pdl1_category, pdl1)
+    high_dnlr = _flag(dnlr_from_nlr(nlr) > LIPI_DNLR_CUTOFF, nlr)
+    high_ldh = _flag(ldh > LDH_ULN_U_PER_L, ldh)
+    values[:, _POSITION["lipi"]] = high_dnlr + high_ldh  # NaN unless both factors are known
+    low_tmb = _flag(tmb < COLD_TMB_BELOW, tmb)
+    pdl1_neg = _flag(pdl1 < COLD_PDL1_BELOW, pdl1)
+    values[:, _POSITION["cold_tumour"]] = _kleene_or(low_tmb, pdl1_neg, wnt)
+    return values
+
+
+def _use_mutation_calls(number: np.ndarray, index: pd.Index, mutations: pd.DataFrame,
+                        panel_size_mb: float | None) -> None:
+    """For sequenced patients, TMB (given a panel size) and the gene flags from their calls
+    replace the clinical values in ``number`` (patients x NUMERIC_INPUTS)."""
+    seq = mutations.reindex(index)
+    count = seq["nonsyn_count"].to_numpy(dtype=float)
+    sequenced = ~np.isnan(count)
+    if panel_size_mb is not None:
+        number[sequenced, _INPUT["tmb"]] = count[sequenced] / float(panel_size_mb)
+    for col in FLAG_COLUMNS:
+        number[sequenced, _INPUT[col]] = seq[col].to_numpy(dtype=float)[sequenced]

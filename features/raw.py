@@ -106,6 +106,23 @@ class RecordError(ValueError):
 
 
 MODALITY_KEYS = {"expression", "mutations"}
+_RECORD_FIELDS = frozenset({"patient_id", *BASELINE_COLUMNS, *MODALITY_KEYS})
+_NUMBER_TYPES = frozenset({int, float})  # exact JSON number types (bool is a subclass of int)
+_NUMBER_OR_NULL = _NUMBER_TYPES | {type(None)}
+_ID_TYPES = frozenset({str, int, type(None)})
+_ALLOWED = {key: frozenset(values) for key, values in CATEGORICAL_BASELINE.items()}
+
+
+@dataclass
+class _Records:
+    """Records read into columns (one list per field, None = not given) and modality tables."""
+
+    ids: list[str] = field(default_factory=list)
+    columns: dict[str, list] = field(default_factory=dict)
+    expression: dict[str, dict] = field(default_factory=dict)
+    mutation_rows: list[dict] = field(default_factory=list)
+    sequenced: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
 
 def raw_inputs_from_records(
@@ -121,12 +138,125 @@ def raw_inputs_from_records(
 
     Fields are checked against the ranges and codes of cohorts/schema.py (the constants behind
     CLINICAL_SCHEMA) in plain Python, because this runs once per request; JSON types are strict
-    (a number must be a number, not a string).
+    (a number must be a number, not a string). The checks run a column at a time; only when one
+    fails are the records read one by one, to list every problem in record order.
     """
-    problems: list[tuple[str, str]] = []
-    ids: list[str] = []
-    columns: dict[str, list] = {}
-    expression, mutation_rows, sequenced = {}, [], []
+    patients = list(patients)  # read a second time when a column check fails
+    records = _read_by_column(patients, tuple(extra_numeric))
+    if records is None:
+        records = _read_by_record(patients, extra_numeric)
+    if records.problems:
+        raise RecordError(records.problems)
+    clinical = pd.DataFrame(
+        {"patient_id": records.ids,
+         **{key: _as_array(key, values) for key, values in records.columns.items()}},
+        copy=False,  # the arrays are fresh: no need for pandas to copy them into one block
+    )
+    raw = RawInputs(clinical=clinical, panel_size_mb=panel_size_mb)
+    if records.expression:
+        raw.expression, raw.report["unknown_genes"] = _expression_matrix(records.expression)
+    if records.sequenced:
+        raw.mutations = pd.DataFrame(
+            records.mutation_rows,
+            columns=["Tumor_Sample_Barcode", "Hugo_Symbol", "Variant_Classification"],
+        )
+        raw.sequenced_patients = records.sequenced
+    return raw
+
+
+def _as_array(key: str, values: list) -> np.ndarray:
+    if key in CATEGORICAL_BASELINE:
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=float)  # None becomes NaN
+
+
+def _expression_matrix(expression: dict[str, dict]) -> tuple[pd.DataFrame, int]:
+    """genes x patients TPM of the genes a score reads, and the number of other symbols."""
+    genes = needed_genes()
+    matrix = np.array([[values.get(g, np.nan) for g in genes]
+                       for values in expression.values()], dtype=float).reshape(-1, len(genes))
+    frame = pd.DataFrame(matrix.T, index=pd.Index(genes, name="gene"), columns=list(expression))
+    unknown = len(set().union(*expression.values()) - set(genes))
+    return frame, unknown
+
+
+def _read_by_column(patients: list, extra_numeric: tuple[str, ...]) -> _Records | None:
+    """Read and check the records a field at a time; None as soon as a check fails (or the
+    request is unusual: a non-object record, extra names that repeat or shadow a field), in
+    which case _read_by_record gives the exact problem list.
+    """
+    if len(set(extra_numeric)) < len(extra_numeric) or _RECORD_FIELDS.intersection(extra_numeric):
+        return None
+    if any(type(record) is not dict for record in patients):
+        return None
+    given = set().union(*patients)
+    if not given <= _RECORD_FIELDS.union(extra_numeric):
+        return None
+    ids = _patient_ids([record.get("patient_id") for record in patients])
+    if ids is None:
+        return None
+    records = _Records(ids=ids)
+    if patients:  # as in _read_by_record, extra columns exist as soon as there is a record
+        for key in extra_numeric:
+            values = [record.get(key) for record in patients]
+            if not _types_are_numbers(values):
+                return None
+            records.columns[key] = values
+    first_given: dict[str, int] = {}
+    for key in BASELINE_COLUMNS:
+        if key not in given:
+            continue
+        values = [record.get(key) for record in patients]
+        first = next((i for i, value in enumerate(values) if value is not None), None)
+        if first is None:  # only nulls: no column, as in _read_by_record
+            continue
+        if not _column_holds(key, values):
+            return None
+        first_given[key] = first
+        records.columns[key] = values
+    # _read_by_record adds a column at the first record that gives it (then in field order).
+    for key in sorted(first_given, key=first_given.__getitem__):
+        records.columns[key] = records.columns.pop(key)
+    if "expression" in given or "mutations" in given:
+        for i, record in enumerate(patients):
+            _read_modalities(record, ids[i], f"patients[{i}]", records)
+    return records
+
+
+def _patient_ids(values: list) -> list[str] | None:
+    """Ids (``patient-<n>`` when not given) when all are valid and distinct, else None."""
+    if not set(map(type, values)) <= _ID_TYPES or "" in values:
+        return None
+    ids = [f"patient-{i + 1}" if pid is None else str(pid) for i, pid in enumerate(values)]
+    return ids if len(set(ids)) == len(ids) else None
+
+
+def _types_are_numbers(values: list) -> bool:
+    return set(map(type, values)) <= _NUMBER_OR_NULL
+
+
+def _column_holds(key: str, values: list) -> bool:
+    """Whether every given value of one baseline field passes _check_field (a column at once)."""
+    given = [value for value in values if value is not None]
+    if key in CATEGORICAL_BASELINE:
+        try:
+            return set(given) <= _ALLOWED[key]
+        except TypeError:  # unhashable, so not one of the codes
+            return False
+    if not set(map(type, given)) <= _NUMBER_TYPES:
+        return False
+    if key in NUMERIC_BASELINE:
+        lo, hi = NUMERIC_BASELINE[key]
+        return all(lo <= value <= hi for value in given)  # NaN and infinities fail too
+    return all(value == 0 or value == 1 for value in given)
+
+
+def _read_by_record(patients: list, extra_numeric) -> _Records:
+    """Read the records one by one, collecting every problem in record and field order."""
+    records = _Records()
+    problems, ids, columns = records.problems, records.ids, records.columns
+    seen: set[str] = set()
+    known = {*_RECORD_FIELDS, *extra_numeric}
     for i, record in enumerate(patients):
         where = f"patients[{i}]"
         if not isinstance(record, dict):
@@ -137,10 +267,10 @@ def raw_inputs_from_records(
                                 or str(pid) == ""):
             problems.append((f"{where}.patient_id", "expected a non-empty string"))
         pid = f"patient-{i + 1}" if pid is None else str(pid)
-        if pid in ids:
+        if pid in seen:
             problems.append((f"{where}.patient_id", f"duplicate patient_id {pid!r}"))
         ids.append(pid)
-        known = {"patient_id", *BASELINE_COLUMNS, *MODALITY_KEYS, *extra_numeric}
+        seen.add(pid)
         for key in sorted(set(record) - known):
             problems.append((f"{where}.{key}", "unknown field"))
         for key in extra_numeric:
@@ -158,38 +288,20 @@ def raw_inputs_from_records(
                 columns.setdefault(key, [None] * (len(ids) - 1))
             if key in columns:
                 columns[key].append(value)
-        if "expression" in record:
-            expression[pid] = _expression(record["expression"], f"{where}.expression", problems)
-        if "mutations" in record:
-            sequenced.append(pid)
-            mutation_rows += _mutations(record["mutations"], pid, f"{where}.mutations", problems)
-    if problems:
-        raise RecordError(problems)
-    clinical = pd.DataFrame({
-        "patient_id": ids,
-        **{
-            key: np.array(values, dtype=object) if key in CATEGORICAL_BASELINE
-            else np.array([np.nan if v is None else v for v in values], dtype=float)
-            for key, values in columns.items()
-        },
-    })
-    raw = RawInputs(clinical=clinical, panel_size_mb=panel_size_mb)
-    if expression:
-        genes = needed_genes()
-        matrix = np.array([[values.get(g, np.nan) for g in genes]
-                           for values in expression.values()], dtype=float).reshape(-1, len(genes))
-        raw.expression = pd.DataFrame(matrix.T, index=pd.Index(genes, name="gene"),
-                                      columns=list(expression))
-        used = set(genes)
-        raw.report["unknown_genes"] = len(
-            {g for values in expression.values() for g in values} - used
+        _read_modalities(record, pid, where, records)
+    return records
+
+
+def _read_modalities(record: dict, pid: str, where: str, records: _Records) -> None:
+    if "expression" in record:
+        records.expression[pid] = _expression(
+            record["expression"], f"{where}.expression", records.problems
         )
-    if sequenced:
-        raw.mutations = pd.DataFrame(
-            mutation_rows, columns=["Tumor_Sample_Barcode", "Hugo_Symbol", "Variant_Classification"]
+    if "mutations" in record:
+        records.sequenced.append(pid)
+        records.mutation_rows += _mutations(
+            record["mutations"], pid, f"{where}.mutations", records.problems
         )
-        raw.sequenced_patients = sequenced
-    return raw
 
 
 def _is_number(value) -> bool:
@@ -213,19 +325,24 @@ def _expression(value, where: str, problems: list) -> dict[str, float]:
     if not isinstance(value, dict):
         problems.append((where, "expected an object {gene: TPM}"))
         return {}
-    try:  # fast path: every value a number
-        tpm = np.fromiter(value.values(), dtype=float, count=len(value))
-        ok = bool(np.all(np.isfinite(tpm) & (tpm >= 0))) and not any(
-            isinstance(v, (bool, str)) for v in value.values()
-        )
-    except (TypeError, ValueError):
-        ok = False
-    if ok:
+    if _all_tpm(value):
         return value
     for gene, tpm in value.items():
         if not _is_number(tpm) or tpm < 0:
             problems.append((f"{where}.{gene}", "expected a finite TPM >= 0"))
     return value
+
+
+def _all_tpm(value: dict) -> bool:
+    """Fast check of a whole {gene: TPM} dict: every value a finite number >= 0 (no text, no
+    booleans, which numpy would otherwise convert)."""
+    try:
+        tpm = np.fromiter(value.values(), dtype=float, count=len(value))
+    except (TypeError, ValueError):
+        return False
+    if not bool(np.all(np.isfinite(tpm) & (tpm >= 0))):
+        return False
+    return not any(issubclass(kind, (bool, str)) for kind in set(map(type, value.values())))
 
 
 def _mutations(value, pid: str, where: str, problems: list) -> list[dict]:

@@ -58,9 +58,12 @@ SPECS: list[FeatureSpec] = [
 NAMES = [s.name for s in SPECS]
 
 
+_NEEDED_GENES = tuple(sorted({*gs.signature_genes(), *gs.GENE_ALIASES}))
+
+
 def needed_genes() -> list[str]:
     """Every symbol a score reads (with the published aliases), for selective reading."""
-    return sorted({*gs.signature_genes(), *gs.GENE_ALIASES})
+    return list(_NEEDED_GENES)  # a fresh list: callers may change theirs
 
 
 def min_genes(n: int) -> int:

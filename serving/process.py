@@ -17,14 +17,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# BentoML logs this once per worker process when its model is loaded.
+WORKER_READY = "Service abscopal initialized"
+
+
 class ServerProcess:
     """A command serving HTTP on 127.0.0.1:``port`` in its own process group, its output in
-    ``log_path``; ``wait_ready`` polls ``/readyz``; ``stop`` ends the whole group. ``env``
+    ``log_path``; ``wait_ready`` polls ``/readyz`` (and, with ``workers``, waits until that many
+    worker processes have loaded the model: ``/readyz`` answers as soon as the first one has,
+    and a worker still loading competes for the CPU); ``stop`` ends the whole group. ``env``
     overrides the environment (a value of None removes the variable)."""
 
     def __init__(self, command: list[str], port: int, log_path: str | Path,
-                 env: dict[str, str | None] | None = None, cwd: str | Path | None = None):
+                 env: dict[str, str | None] | None = None, cwd: str | Path | None = None,
+                 workers: int | None = None):
         self.port = port
+        self.workers = workers
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = Path(log_path)
         merged = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "true",
@@ -45,10 +53,18 @@ class ServerProcess:
             command += ["--model", model_uri]
         stores = ({"MLFLOW_TRACKING_URI": tracking_uri, "ABSCOPAL_TRACKING_URI": tracking_uri}
                   if tracking_uri else {})
-        return cls(command, port, log_path, env={**stores, **(env or {})})
+        env = {**stores, **(env or {})}
+        workers = env.get("ABSCOPAL_WORKERS")
+        if workers is None:
+            from abscopal.settings import Settings
 
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text()[-chars:] if self.log_path.exists() else ""
+            workers = Settings().workers  # from this environment, as the child will read it
+        return cls(command, port, log_path, env=env, workers=int(workers))
+
+    def log_tail(self, chars: int | None = 3000) -> str:
+        """The last ``chars`` characters of the server's output (all of it for None)."""
+        text = self.log_path.read_text() if self.log_path.exists() else ""
+        return text if chars is None else text[-chars:]
 
     def wait_ready(self, timeout: float = 180.0) -> ServerProcess:
         import httpx
@@ -59,10 +75,12 @@ class ServerProcess:
                 raise RuntimeError(f"the server exited ({self.proc.returncode}):\n"
                                    f"{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
+                ready = httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
             except httpx.HTTPError:
-                pass
+                ready = False
+            if ready and (not self.workers or self.log_tail(None).count(WORKER_READY)
+                          >= self.workers):
+                return self
             time.sleep(0.5)
         self.stop()
         raise TimeoutError(f"the server was not ready in {timeout:.0f} s:\n{self.log_tail()}")

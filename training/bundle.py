@@ -138,15 +138,20 @@ class ModelBundle:
             return [[] for _ in range(len(X))]
         contribs = self.explainer().shap_values(X.to_numpy(dtype=float))
         order = np.argsort(-np.abs(contribs), axis=1)[:, :top_k]
-        names = np.asarray(X.columns)
-        values = X.to_numpy()
+        top = np.take_along_axis(contribs, order, axis=1)
+        values = np.take_along_axis(X.to_numpy(dtype=float), order, axis=1)
+        names = np.asarray(X.columns, dtype=object)[order].tolist()
+        rounded = np.round(top, 4).tolist()
+        increases = (top > 0).tolist()
+        shown = (top != 0).tolist()
+        values = np.where(np.isnan(values), None, values).tolist()  # JSON null for missing
         return [
             [
-                {"feature": str(names[j]), "value": _json_float(values[i, j]),
-                 "contribution_months": round(float(contribs[i, j]), 4),
-                 "direction": "increases benefit" if contribs[i, j] > 0 else "decreases benefit"}
-                for j in order[i]
-                if contribs[i, j] != 0
+                {"feature": names[i][r], "value": values[i][r],
+                 "contribution_months": rounded[i][r],
+                 "direction": "increases benefit" if increases[i][r] else "decreases benefit"}
+                for r in range(order.shape[1])
+                if shown[i][r]
             ]
             for i in range(len(X))
         ]
@@ -178,7 +183,3 @@ class ModelBundle:
         table = self.predict_frame(X)
         table.insert(0, "patient_id", X.index.to_numpy())
         return table.reset_index(drop=True)
-
-
-def _json_float(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)

@@ -85,3 +85,38 @@ def test_cold_tumour_three_valued_or():
     assert cold["P3"] == 1.0  # Wnt-pathway mutation
     assert cold["P4"] == 0.0  # everything known and hot
     assert np.isnan(cold["P5"])
+
+
+def _mixed_dtype_frame() -> pd.DataFrame:
+    """Columns of every kind ClinicalColumns may meet: plain float and text, text in a numeric
+    column, nullable integers, categoricals, pandas strings, a non-text id."""
+    return pd.DataFrame({
+        "patient_id": [1, 2, 3, 4],
+        "age": [60.0, np.nan, 71.5, 40.0],
+        "ecog": pd.Series([0, None, 2, 1], dtype="Int64"),
+        "tmb": pd.Series(["12.5", "n/a", None, 3], dtype=object),
+        "pdl1_tps": pd.Series([0.0, 60.0, np.nan, 1.0], dtype="category"),
+        "nlr": np.array([5.5, 2.0, 6.0, np.nan], dtype=np.float32),
+        "ldh": [300, 100, 260, 200],
+        "sex": pd.Series(["M", "F", "F", "M"], dtype="string"),
+        "histology": pd.Series(["squamous", np.nan, "other", None], dtype="category"),
+        "smoking_status": ["never", np.nan, None, "current"],
+        "stk11_mut": [True, False, True, False],
+    })
+
+
+def test_one_pass_reading_matches_column_by_column(monkeypatch):
+    """The fast object-array reading of small frames gives exactly what pandas gives column by
+    column (the path large frames take), whatever the column dtypes."""
+    import features.clinical as clinical
+
+    frames = [_mixed_dtype_frame(), frame(age=[64.0, None], sex=["F", None], tmb=[5.0, 12.0])]
+    fast = [clinical_features(f, None, None) for f in frames]
+    monkeypatch.setattr(clinical, "ONE_PASS_MAX_CELLS", 0)
+    for f, expected in zip(frames, fast, strict=True):
+        pd.testing.assert_frame_equal(clinical_features(f, None, None), expected,
+                                      check_exact=True)
+    assert fast[0].index.tolist() == ["1", "2", "3", "4"]
+    assert fast[0]["tmb"].iloc[0] == 12.5 and fast[0]["tmb"].iloc[3] == 3.0
+    assert np.isnan(fast[0]["tmb"].iloc[1])  # text that is not a number
+    assert fast[0]["sex_male"].tolist() == [1.0, 0.0, 0.0, 1.0]
