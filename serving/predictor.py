@@ -19,7 +19,6 @@ from training.bundle import ModelBundle
 from training.loading import LoadedModel
 
 ESTIMANDS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
-INTERVAL_KEYS = ("estimate", "lower", "upper")
 TOP_DRIVERS = 5
 
 
@@ -85,8 +84,9 @@ class Predictor:
         notes = bundle.input_warnings(X)
         months_list = [float(m) for m in months]
         s_ici, s_rt = np.round(s_ici, 6).tolist(), np.round(s_rt, 6).tolist()
-        benefit = {k: _floats(np.column_stack([columns[k], columns[f"{k}_lower"],
-                                               columns[f"{k}_upper"]])) for k in ESTIMANDS}
+        benefit = {k: [{"estimate": e, "lower": lo, "upper": hi} for e, lo, hi in _floats(
+            np.column_stack([columns[k], columns[f"{k}_lower"], columns[f"{k}_upper"]]))]
+            for k in ESTIMANDS}
         p_benefit = _floats(columns["probability_of_benefit"])
         recommendation = columns["recommendation"].tolist()
         predictions = []
@@ -94,8 +94,7 @@ class Predictor:
             predictions.append({
                 "patient_id": str(pid),
                 "survival": {"months": months_list, "ici": s_ici[i], "rt_ici": s_rt[i]},
-                "benefit": {k: dict(zip(INTERVAL_KEYS, benefit[k][i], strict=True))
-                            for k in ESTIMANDS},
+                "benefit": {k: benefit[k][i] for k in ESTIMANDS},
                 "probability_of_benefit": p_benefit[i],
                 "recommendation": recommendation[i],
                 "drivers": drivers[i],

