@@ -67,3 +67,57 @@ def km_survival_at(time: np.ndarray, event: np.ndarray, t: float) -> float:
         return float("nan")
     kmf = KaplanMeierFitter().fit(np.asarray(time, float), np.asarray(event, int))
     return float(kmf.survival_function_at_times(t).iloc[0])
+
+
+class RmstTable:
+    """RMST_b(f) = sum_j w_j exp(-exp(f) h_j) of many Cox models b (step baselines at levels
+    h_j, covering widths w_j of the time axis), as functions of the log risk f.
+
+    Why: scoring 1,000 patients with a 50-member ensemble would take 100 exponentials per
+    member, arm and patient (~10 M). Each RMST_b is a smooth function of f, so it is tabulated
+    once on POINTS log risks with its derivative and read by cubic Hermite interpolation: error
+    <= step^4 / 384 * max|RMST''''| (below 1e-9 months here; tests check against the exact sum),
+    and exact sums for log risks outside the table.
+    """
+
+    LOG_RISK_RANGE = (-12.0, 12.0)
+    POINTS = 4096
+
+    def __init__(self, levels: np.ndarray, widths: np.ndarray):
+        self.levels = np.asarray(levels, dtype=float)  # (B, L), padded with any level of width 0
+        self.widths = np.asarray(widths, dtype=float)  # (B, L)
+        lo, hi = self.LOG_RISK_RANGE
+        self.step = (hi - lo) / (self.POINTS - 1)
+        risk = np.exp(lo + self.step * np.arange(self.POINTS))
+        # per model and interval k, the cubic a0 + a1 t + a2 t^2 + a3 t^3 (t in [0, 1]) through
+        # the values and slopes at both ends, stored side by side: one cache line per look-up
+        self.coef = np.empty((len(self.levels), self.POINTS - 1, 4))
+        for b, (h, w) in enumerate(zip(self.levels, self.widths, strict=True)):
+            survival = np.exp(-np.outer(risk, h))  # (POINTS, L)
+            value = survival @ w
+            slope = -risk * (survival @ (w * h)) * self.step  # d RMST / dt
+            g0, g1, d0, d1 = value[:-1], value[1:], slope[:-1], slope[1:]
+            self.coef[b] = np.column_stack([g0, d0, 3 * (g1 - g0) - 2 * d0 - d1,
+                                            2 * (g0 - g1) + d0 + d1])
+        self.coef = self.coef.ravel()
+
+    def exact(self, log_risk: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """sum_j w_j exp(-exp(f) h_j) for log risks ``log_risk`` of models ``rows``."""
+        survival = np.exp(-np.exp(log_risk)[:, None] * self.levels[rows])
+        return np.einsum("nl,nl->n", survival, self.widths[rows])
+
+    def __call__(self, log_risk: np.ndarray) -> np.ndarray:
+        """RMST of model b at log risks ``log_risk[b]``: (B, n) -> (B, n)."""
+        f = np.asarray(log_risk, dtype=float)
+        lo, hi = self.LOG_RISK_RANGE
+        u = (np.clip(f, lo, hi) - lo) / self.step
+        k = np.minimum(u.astype(np.int64), self.POINTS - 2)
+        t = u - k
+        at = 4 * (k + (np.arange(len(f)) * (self.POINTS - 1))[:, None])
+        a0, a1, a2, a3 = (self.coef.take(at + j) for j in range(4))
+        out = a0 + t * (a1 + t * (a2 + t * a3))
+        outside = (f < lo) | (f > hi)
+        if outside.any():
+            rows, cols = np.nonzero(outside)
+            out[rows, cols] = self.exact(f[rows, cols], rows)
+        return out

@@ -117,8 +117,9 @@ def test_stacked_ensemble_equals_member_by_member(name, small_trial):
     stacked = model._member_draws_stacked(X.iloc[:40], np.array([6.0, 12.0]))
     for a, b in zip(loop[:2], stacked[:2], strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
-    for e in loop[2]:
-        np.testing.assert_allclose(loop[2][e], stacked[2][e], rtol=0, atol=1e-12)
+    for e in loop[2]:  # the RMST comes from RmstTable's interpolation: within 1e-9 months
+        atol = 1e-9 if e == "rmst_gain_12mo" else 1e-12
+        np.testing.assert_allclose(loop[2][e], stacked[2][e], rtol=0, atol=atol)
     np.testing.assert_allclose(fast["s_ici_12mo"], stacked[0][:, 1])
     # one patient and a batch agree row by row
     one = model.predict_benefit(X.iloc[[7]])
