@@ -63,9 +63,11 @@ class Predictor:
             "synthetic": self.bundle.synthetic,
             "notice": notice(self.bundle.synthetic),
         }
-        # Warm-up: builds the ensemble's compiled trees and baseline caches (~1-2 s) now, at
-        # load time, instead of in the first request; ``gc.freeze()`` then covers them too.
+        # Warm-up: builds the ensemble's compiled trees, RMST and TreeSHAP tables (~1-2 s) and
+        # loads both tree kernels (one patient: the walk; several: the vectorised one) now, at
+        # load time, instead of in the first requests; ``gc.freeze()`` then covers them too.
         self.predict([Patient()])
+        self.predict([Patient(), Patient()])
 
     def predict(self, patients: list[Patient]) -> dict:
         records = [p.to_record() for p in patients]
