@@ -34,7 +34,8 @@ from models.base import (
 from models.recommend import RecommendationRule, recommend
 from models.survival import RmstTable, step_at
 
-CURVE_THREADS = max(1, min(4, len(os.sched_getaffinity(0))))
+CURVE_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                            else os.cpu_count() or 1))
 PARALLEL_MIN_PATIENTS = 200  # per thread: below this, thread start-up outweighs the gain
 
 
