@@ -9,6 +9,7 @@ and training use.
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from training.loading import LoadedModel
 
 ESTIMANDS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
 TOP_DRIVERS = 5
+OVERLAP_MIN_PATIENTS = 200
 
 
 class RequestError(ValueError):
@@ -81,9 +83,18 @@ class Predictor:
                 X = bundle.features_for(raw)
         except RecordError as exc:
             raise RequestError(exc.problems) from None
-        columns, months, s_ici, s_rt = bundle.predict_with_curves(X)
-        drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
-        notes = bundle.input_warnings(X)
+        if len(X) >= OVERLAP_MIN_PATIENTS:
+            # the ensemble's numeric work runs outside the GIL: build the drivers and warnings
+            # (mostly Python) on this thread meanwhile
+            with ThreadPoolExecutor(1) as pool:
+                model = pool.submit(bundle.predict_with_curves, X)
+                drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
+                notes = bundle.input_warnings(X)
+                columns, months, s_ici, s_rt = model.result()
+        else:
+            columns, months, s_ici, s_rt = bundle.predict_with_curves(X)
+            drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
+            notes = bundle.input_warnings(X)
         months_list = [float(m) for m in months]
         s_ici, s_rt = np.round(s_ici, 6).tolist(), np.round(s_rt, 6).tolist()
         benefit = {k: [{"estimate": e, "lower": lo, "upper": hi} for e, lo, hi in _floats(
