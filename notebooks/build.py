@@ -433,7 +433,8 @@ SCORING_VIA_HTTP = [
             **{f"{k} [90% interval]": f"{b['estimate']:.2f} [{b['lower']:.2f}, {b['upper']:.2f}]"
                for k, b in p["benefit"].items()},
             "top driver": p["drivers"][0]["feature"] if p["drivers"] else None,
-            "warnings": len(p["warnings"]),
+            "imputed inputs": sum(len(w.split(": ", 1)[1].split(", ")) for w in p["warnings"]
+                                  if w.startswith("missing, imputed by the model")),
         } for p in body["predictions"]])
     """),
     md("""

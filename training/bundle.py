@@ -157,7 +157,8 @@ class ModelBundle:
         ]
 
     def input_warnings(self, X: pd.DataFrame) -> list[list[str]]:
-        """Imputed (missing) inputs and values outside the training range, per patient."""
+        """Per patient: one message naming every imputed (missing) input, then one per value
+        outside the training range."""
         values = X.to_numpy(dtype=float)
         missing = np.isnan(values)
         names = list(X.columns)
@@ -171,14 +172,15 @@ class ModelBundle:
             v = values[i, j]
             extra.setdefault(i, []).append(
                 f"{names[j]}={v:g} outside the training range [{lo[j]:g}, {hi[j]:g}]")
-        # patients of a batch mostly share a pattern of missing inputs: its texts are made once
+        # patients of a batch mostly share a pattern of missing inputs: its text is made once
         imputed: dict[bytes, list[str]] = {}
         warnings = []
         for i, row in enumerate(missing):
             key = row.tobytes()
             if key not in imputed:
-                imputed[key] = [f"{names[j]} missing: imputed by the model"
-                                for j in np.flatnonzero(row)]
+                absent = [names[j] for j in np.flatnonzero(row)]
+                imputed[key] = ([f"missing, imputed by the model: {', '.join(absent)}"]
+                                if absent else [])
             warnings.append(imputed[key] + extra.get(i, []))
         return warnings
 

@@ -60,7 +60,9 @@ def test_predict_response_shape(client, trial_records):
         assert all({"feature", "value", "contribution_months", "direction"} <= set(d)
                    for d in p["drivers"])
     empty = body["predictions"][-1]
-    assert "age missing: imputed by the model" in empty["warnings"]
+    imputed = empty["warnings"][0]
+    assert imputed.startswith("missing, imputed by the model: ")
+    assert "age" in imputed.split(": ", 1)[1].split(", ")
     model = body["model"]
     assert model["name"] == "rt-benefit" and model["version"] and model["run_id"]
     assert len(model["training_data_fingerprint"]) == 64
