@@ -64,20 +64,17 @@ class ModelBundle:
         built = features.build_features(raw).frame
         index = pd.Index(raw.clinical["patient_id"], name="patient_id")
         names = self.feature_names
-        from_built = [name for name in names if name in built.columns]
         if not built.index.equals(index):
             built = built.reindex(index)
         values = np.full((len(index), len(names)), np.nan)
-        position = {name: j for j, name in enumerate(names)}
-        values[:, [position[n] for n in from_built]] = built.to_numpy(dtype=float)[
-            :, built.columns.get_indexer(from_built)
-        ]
-        for name in names:
-            if name not in built.columns and name in raw.clinical.columns:
-                # clinical column used as given (--features)
-                values[:, position[name]] = pd.to_numeric(
-                    raw.clinical[name], errors="coerce"
-                ).to_numpy(dtype=float)
+        built_columns = built.columns.get_indexer(names)  # -1: not a pipeline feature
+        found = np.flatnonzero(built_columns >= 0)
+        values[:, found] = built.to_numpy(dtype=float)[:, built_columns[found]]
+        clinical = set(raw.clinical.columns)
+        for j in np.flatnonzero(built_columns < 0):
+            if names[j] in clinical:  # a clinical column used as given (--features)
+                values[:, j] = pd.to_numeric(raw.clinical[names[j]],
+                                             errors="coerce").to_numpy(dtype=float)
         return pd.DataFrame(values, index=index, columns=names)
 
     def raw_from_records(self, records: list[dict]):
