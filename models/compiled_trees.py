@@ -45,10 +45,29 @@ def _base_margin(learner: dict) -> np.float32:
     raise ValueError(f"compiled trees: unsupported xgboost objective {objective!r}")
 
 
-def _tree_depth(left: np.ndarray, right: np.ndarray, node: int = 0) -> int:
-    if left[node] == -1:
-        return 0
-    return 1 + max(_tree_depth(left, right, left[node]), _tree_depth(left, right, right[node]))
+def tree_depth(tree: dict) -> int:
+    """Depth of one tree of xgboost's JSON model (0 for a single leaf)."""
+    left, right = tree["left_children"], tree["right_children"]
+    depth, frontier = 0, [0]
+    while True:
+        frontier = [c for n in frontier if left[n] != -1 for c in (left[n], right[n])]
+        if not frontier:
+            return depth
+        depth += 1
+
+
+def split_on_missing(X: np.ndarray) -> np.ndarray:
+    """(n, 2 * p) float32: column 2j is feature j with NaN -> +inf, column 2j+1 with NaN -> -inf.
+
+    A split on feature j with default direction d reads column 2j + d (d = 1: left), so
+    ``x < threshold`` sends a missing value to the node's default child without a branch.
+    """
+    x32 = np.asarray(X, dtype=np.float32)
+    missing = np.isnan(x32)
+    out = np.empty((len(x32), 2 * x32.shape[1]), dtype=np.float32)
+    out[:, 0::2] = np.where(missing, np.float32(np.inf), x32)
+    out[:, 1::2] = np.where(missing, np.float32(-np.inf), x32)
+    return out
 
 
 def _complete_tree(tree: dict, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,8 +170,7 @@ class CompiledForest:
         self.base_margin_ = np.array([_base_margin(lr) for lr in learners], dtype=np.float32)
         self.n_trees_ = np.array([len(t) for t in trees_per_booster], dtype=np.int64)
         self.max_depth_ = max(
-            (_tree_depth(t["left_children"], t["right_children"])
-             for trees in trees_per_booster for t in trees), default=0)
+            (tree_depth(t) for trees in trees_per_booster for t in trees), default=0)
         if self.max_depth_ > MAX_DEPTH:
             raise ValueError(f"compiled trees: depth {self.max_depth_} > {MAX_DEPTH}")
         # every booster padded with zero-leaf trees to the largest tree count (adding 0.0 in
@@ -173,12 +191,8 @@ class CompiledForest:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] < self.n_features_:
             raise ValueError(f"X must have at least {self.n_features_} columns; got {X.shape}")
-        x32 = X[:, : self.n_features_].astype(np.float32).T
-        missing = np.isnan(x32)
-        # row 2j: NaN -> +inf (goes right), row 2j+1: NaN -> -inf (goes left)
-        xT = np.empty((2 * max(self.n_features_, 1), len(X)), dtype=np.float32)
-        xT[0::2] = np.where(missing, np.float32(np.inf), x32)
-        xT[1::2] = np.where(missing, np.float32(-np.inf), x32)
+        # one contiguous row per split column: the kernels read a column across patients
+        xT = np.ascontiguousarray(split_on_missing(X[:, : self.n_features_]).T)
         out = np.empty((len(self.boosters), len(X)), dtype=np.float32)
         # the select kernel's per-tree set-up only pays off over a few rows
         shallow = self.column_.shape[2] == 2**SHALLOW - 1 and len(X) >= SELECT_MIN_ROWS

@@ -38,6 +38,8 @@ import numpy as np
 import scipy.sparse
 import xgboost as xgb
 
+from models.compiled_trees import split_on_missing, tree_depth
+
 MAX_DEPTH = 6
 # Largest (blocks x patterns x subsets) array evaluated at once while building: bounds memory.
 _BUILD_CHUNK = 1 << 20
@@ -83,7 +85,7 @@ class TreeExplainer:
                 raise ValueError(f"TreeExplainer: tree {k} has vector leaves "
                                  "(multi-output), which are not supported")
         self.n_features_ = int(booster.num_features())
-        depths = [_tree_depth(t) for t in trees]
+        depths = [tree_depth(t) for t in trees]
         depth = max(depths, default=0)
         if depth > MAX_DEPTH:
             k = int(np.argmax(depths))
@@ -191,11 +193,7 @@ class TreeExplainer:
 
     def _shap_values(self, X: np.ndarray) -> np.ndarray:
         n = len(X)
-        missing = np.isnan(X)
-        # column 2j: NaN -> +inf (goes right), column 2j+1: NaN -> -inf (goes left)
-        both = np.empty((n, 2 * self.n_features_), dtype=np.float32)
-        both[:, 0::2] = np.where(missing, np.float32(np.inf), X)
-        both[:, 1::2] = np.where(missing, np.float32(-np.inf), X)
+        both = split_on_missing(X)  # column 2j + default_left: NaN takes the default child
         goes_left = np.take(both, self._column, axis=1) < self._threshold
         # pattern = sum_j goes_left_j 2^j (exact in float32: m <= 7 bits)
         bits = goes_left.reshape(n, self._n_blocks, self._m).astype(np.float32)
@@ -207,15 +205,6 @@ class TreeExplainer:
     def __reduce__(self):  # tables are a cache: pickled as the booster, rebuilt on load
         return (TreeExplainer, (self.booster,))
 
-
-def _tree_depth(tree: dict) -> int:
-    left, right = tree["left_children"], tree["right_children"]
-    depth, frontier = 0, [0]
-    while True:
-        frontier = [c for n in frontier if left[n] != -1 for c in (left[n], right[n])]
-        if not frontier:
-            return depth
-        depth += 1
 
 
 def _layout(tree, D, feature, column, threshold, w_left, w_right, leaf_value) -> None:

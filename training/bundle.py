@@ -133,10 +133,11 @@ class ModelBundle:
         """The features pushing each patient's predicted RMST gain up or down most (TreeSHAP)."""
         if self.surrogate_ is None:
             return [[] for _ in range(len(X))]
-        contribs = self.explainer().shap_values(X.to_numpy(dtype=float))
+        inputs = X.to_numpy(dtype=float)
+        contribs = self.explainer().shap_values(inputs)
         order = np.argsort(-np.abs(contribs), axis=1)[:, :top_k]
         top = np.take_along_axis(contribs, order, axis=1)
-        values = np.take_along_axis(X.to_numpy(dtype=float), order, axis=1)
+        values = np.take_along_axis(inputs, order, axis=1)
         names = np.asarray(X.columns, dtype=object)[order].tolist()
         rounded = np.round(top, 4).tolist()
         increases = (top > 0).tolist()
