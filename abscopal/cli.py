@@ -51,10 +51,9 @@ def main(
         raise typer.Exit()
 
 
-class Scenario(str, Enum):
-    published = "published"
-    null = "null"
-    strong = "strong"
+# The simulator's scenarios (cohorts.simulate.outcomes.SCENARIOS; docs/virtual-trial.md).
+Scenario = Enum("Scenario", {name: name for name in (
+    "published", "weak", "null", "harm", "latent", "missing", "strong")}, type=str)
 
 
 @app.command()
@@ -63,7 +62,10 @@ def simulate(
     out: Annotated[Path, typer.Option(help="Cohort directory to write.")],
     patients: Annotated[int, typer.Option(min=2, help="Number of randomised patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed; equal seeds give equal files.")] = 2025,
-    scenario: Annotated[Scenario, typer.Option(help="Size of the RT effect.")] = Scenario.published,
+    scenario: Annotated[Scenario, typer.Option(
+        help="How RT acts: published (calibrated to PEMBRO-RT), weak, null (no effect), harm "
+             "(a frail subgroup is harmed), latent (effect from unobserved biology only), "
+             "missing (50% of omics missing), strong.")] = Scenario.published,
     force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Simulate a virtual PEMBRO-RT trial (SYNTHETIC data) in the cohort format."""

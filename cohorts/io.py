@@ -18,6 +18,7 @@ TCR_DIR = "tcr"
 CTDNA_FILE = "ctdna.csv"
 META_FILE = "cohort.json"
 TRUTH_FILE = "truth.csv"  # simulator only; never read by training
+TRUTH_CURVES_FILE = "truth_curves.csv"  # simulator only: S(t) per patient, level and arm
 
 
 def read_clinical(

@@ -21,7 +21,6 @@ from cohorts.genesets import (
     signature_genes,
 )
 from cohorts.schema import NONSYNONYMOUS_CLASSIFICATIONS
-from cohorts.simulate.covariates import KEAP1_PROB, STK11_PREVALENCE, reference_moments
 
 # ---- panel and sequencing
 # MSK-IMPACT territory: the TMB values of the MSK cohorts in ../shared/data/public_ici are
@@ -75,13 +74,6 @@ DEFAULT_DRIVER = [("Missense_Mutation", "", 0.8), ("Nonsense_Mutation", "", 0.2)
 WNT_PREVALENCE = 0.08
 WNT_GENE_WEIGHTS = {"CTNNB1": 0.3, "APC": 0.3, "RNF43": 0.1, "ZNRF3": 0.05, "AXIN1": 0.07,
                     "AXIN2": 0.05, "TCF7L2": 0.05, "LRP5": 0.04, "LRP6": 0.04}
-# Inflamed (T cell-inflamed) state, before standardisation to mean 0 / sd 1. PD-L1 correlates
-# with the IFN-gamma signature (Ayers et al., JCI 2017); STK11/KEAP1 loss and Wnt activation make
-# tumours cold (Skoulidis 2018; Spranger 2015; Huang 2025). Sizes are ASSUMPTIONS chosen to give
-# a PD-L1 latent - inflamed correlation of ~0.6.
-INFLAMED_WEIGHTS = {"pdl1": 0.65, "log_tmb": 0.15, "stk11": -0.8, "keap1": -0.4, "wnt": -0.8}
-INFLAMED_NOISE_SD = 0.75
-
 # ---- expression (log2(TPM + 1) = base + loading * inflamed + noise); gene parameters fixed
 GENE_PARAMETER_SEED = 20250517  # gene-level constants are the same in every virtual trial
 LOW_LOADING_GROUPS = ("mast_cells", "neutrophils", "macrophages", "dc")
@@ -158,39 +150,14 @@ NEW_CLONES = {"base": 40.0, "induced_rt": 40.0}
 CTDNA_LOD = 0.001
 
 
-def _inflamed_moments() -> tuple[float, float]:
-    """Population mean and sd of the raw inflamed score, from the prevalence constants."""
-    w = INFLAMED_WEIGHTS
-    p_stk11 = STK11_PREVALENCE
-    p_keap1 = p_stk11 * KEAP1_PROB["stk11"] + (1 - p_stk11) * KEAP1_PROB["wt"]
-    cov_sk = p_stk11 * KEAP1_PROB["stk11"] - p_stk11 * p_keap1
-    mean = w["stk11"] * p_stk11 + w["keap1"] * p_keap1 + w["wnt"] * WNT_PREVALENCE
-    var = (w["pdl1"] ** 2 + w["log_tmb"] ** 2 + INFLAMED_NOISE_SD**2
-           + w["stk11"] ** 2 * p_stk11 * (1 - p_stk11) + w["keap1"] ** 2 * p_keap1 * (1 - p_keap1)
-           + 2 * w["stk11"] * w["keap1"] * cov_sk
-           + w["wnt"] ** 2 * WNT_PREVALENCE * (1 - WNT_PREVALENCE))
-    return mean, float(np.sqrt(var))
-
-
-def latent_biology(rng: np.random.Generator, baseline: pd.DataFrame,
-                   latent: pd.DataFrame) -> pd.DataFrame:
-    """Wnt mutation, purity and the standardised inflamed state of each patient."""
-    n = len(baseline)
+def latent_biology(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Wnt-pathway mutation (gene) and tumour purity of each patient."""
     wnt = rng.random(n) < WNT_PREVALENCE
     genes = list(WNT_GENE_WEIGHTS)
     p = np.array(list(WNT_GENE_WEIGHTS.values()))
     wnt_gene = np.where(wnt, np.array(genes)[rng.choice(len(genes), n, p=p / p.sum())], "")
-    m, sd = reference_moments("tmb", np.log1p)
-    w = INFLAMED_WEIGHTS
-    raw = (w["pdl1"] * latent["pdl1"].to_numpy()
-           + w["log_tmb"] * (np.log1p(baseline["tmb"].to_numpy()) - m) / sd
-           + w["stk11"] * baseline["stk11_mut"].to_numpy()
-           + w["keap1"] * baseline["keap1_mut"].to_numpy()
-           + w["wnt"] * wnt + INFLAMED_NOISE_SD * rng.standard_normal(n))
-    mean, sd = _inflamed_moments()
-    inflamed = (raw - mean) / sd
     return pd.DataFrame({"wnt_mut": wnt.astype(int), "wnt_gene": wnt_gene,
-                         "inflamed": inflamed, "purity": rng.beta(5, 4, n)})
+                         "purity": rng.beta(5, 4, n)})
 
 
 def _pick(rng: np.random.Generator, options: list[tuple], size: int) -> tuple[np.ndarray, ...]:
@@ -202,7 +169,7 @@ def _pick(rng: np.random.Generator, options: list[tuple], size: int) -> tuple[np
 def mutation_calls(rng: np.random.Generator, patient_ids: np.ndarray, baseline: pd.DataFrame,
                    bio: pd.DataFrame, panel_size_mb: float = PANEL_SIZE_MB,
                    ) -> tuple[pd.DataFrame, np.ndarray]:
-    """MAF rows consistent with each patient's true TMB over the panel, and the MAF-derived TMB.
+    """MAF rows consistent with each patient's TMB over the panel, and the counted calls.
 
     The number of TMB-counting calls is round(true TMB x panel Mb) (at least the patient's
     drivers); flagged drivers and the Wnt gene are always present; Silent calls are added on top.
@@ -254,7 +221,7 @@ def mutation_calls(rng: np.random.Generator, patient_ids: np.ndarray, baseline: 
         "Tumor_Sample_Barcode": patient_ids[pid], "HGVSp_Short": prot,
         "t_alt_count": alt, "t_depth": depth,
     }).iloc[order].reset_index(drop=True)
-    return maf, n_counted / panel_size_mb
+    return maf, n_counted
 
 
 def _gene_parameters() -> pd.DataFrame:
@@ -266,7 +233,7 @@ def _gene_parameters() -> pd.DataFrame:
     is_imm = np.isin(genes, list(immune))
     is_hk = np.isin(genes, GEP_HOUSEKEEPING)
     base = np.where(is_hk, rng.uniform(5, 8, len(genes)),
-                    np.where(is_imm, rng.uniform(1.5, 5.5, len(genes)), rng.uniform(0.5, 9,
+                    np.where(is_imm, rng.uniform(4.5, 8.0, len(genes)), rng.uniform(0.5, 9,
                                                                                    len(genes))))
     loading = np.where(is_imm, rng.uniform(0.7, 1.4, len(genes)), 0.0)
     loading[np.isin(genes, list(low))] *= 0.35
@@ -275,20 +242,34 @@ def _gene_parameters() -> pd.DataFrame:
     return pd.DataFrame({"gene": genes, "base": base, "loading": loading, "noise": noise})
 
 
-def expression(rng: np.random.Generator, patient_ids: np.ndarray, bio: pd.DataFrame,
-               latent: pd.DataFrame) -> pd.DataFrame:
-    """Genes x patients TPM: immune genes follow the inflamed state, housekeeping stay stable.
+def expression(rng: np.random.Generator, patient_ids: np.ndarray, biopsy: np.ndarray,
+               ) -> pd.DataFrame:
+    """Genes x patients TPM: immune genes read the biopsy's immune state, housekeeping stay stable.
 
-    CD274 (PD-L1) also follows the PD-L1 latent, so IHC and RNA agree (Ayers et al., JCI 2017).
+    ``biopsy`` is the RNA biopsy's immune readout b (cohorts.simulate.latent): a sampled, noisy
+    view of the tumour's inflamed state, so no gene reveals the hidden biology exactly. Immune
+    gene levels sit high enough (log2 TPM 4.5-8) that clipping at TPM 0 is negligible.
     """
     g = _gene_parameters()
-    inflamed = bio["inflamed"].to_numpy()
-    x = (g["base"].to_numpy()[:, None] + g["loading"].to_numpy()[:, None] * inflamed[None, :]
+    x = (g["base"].to_numpy()[:, None] + g["loading"].to_numpy()[:, None] * biopsy[None, :]
          + g["noise"].to_numpy()[:, None] * rng.standard_normal((len(g), len(patient_ids))))
-    cd274 = np.flatnonzero(g["gene"].to_numpy() == "CD274")
-    x[cd274] += 0.8 * latent["pdl1"].to_numpy()[None, :]
     tpm = np.round(np.maximum(np.exp2(x) - 1, 0), 3)
     return pd.concat([g[["gene"]], pd.DataFrame(tpm, columns=patient_ids)], axis=1)
+
+
+def biopsy_readout(expr: pd.DataFrame) -> tuple[np.ndarray, float]:
+    """Generalised least-squares estimate of b per patient from the written TPM, and its variance.
+
+    What an observer who knew every gene's base, loading and noise could infer from
+    expression.tsv: the sufficient statistic for b (the conditional truth conditions on it).
+    """
+    g = _gene_parameters().set_index("gene").loc[expr["gene"].to_numpy()]
+    use = g["loading"].to_numpy() > 0
+    x = np.log2(expr.drop(columns="gene").to_numpy(dtype=float)[use] + 1)
+    lam = g["loading"].to_numpy()[use]
+    prec = lam / g["noise"].to_numpy()[use] ** 2
+    info = float(prec @ lam)
+    return prec @ (x - g["base"].to_numpy()[use][:, None]) / info, 1.0 / info
 
 
 def _junctions(rng: np.random.Generator, j_idx: np.ndarray) -> np.ndarray:

@@ -234,6 +234,36 @@ def _by_group(groups: dict[str, np.ndarray], probs: dict[str, float], n: int) ->
     return p
 
 
+DRIVER_FLAGS = ("stk11", "keap1", "egfr", "kras", "tp53")
+
+
+def pdl1_from_uniform(u: np.ndarray, fit: CopulaFit = PUBLIC_ICI_FIT,
+                      p0: float = TRIAL_PDL1_NEGATIVE_SHARE) -> np.ndarray:
+    """PD-L1 TPS (%) at copula uniform ``u``: the point mass at 0 raised to the trial's negative
+    share, the positive part kept in its real-world shape (two tables, so the mass at exactly 50%
+    stays on the >= 50 side)."""
+    u_pos = np.clip((u - p0) / (1 - p0), 0, 1)
+    cut = 1 - fit.pdl1_high_share_of_positive
+    low = _from_quantiles(np.clip(u_pos / cut, 0, 1), fit.pdl1_low_quantiles)
+    high = _from_quantiles(np.clip((u_pos - cut) / (1 - cut), 0, 1), fit.pdl1_high_quantiles)
+    return np.where(u < p0, 0.0, np.round(np.where(u_pos < cut, low, high)))
+
+
+def sample_drivers(rng: np.random.Generator, adeno: np.ndarray, ever: np.ndarray,
+                   ) -> dict[str, np.ndarray]:
+    """Driver flags given histology and smoking (probabilities beside their sources above)."""
+    n = len(adeno)
+    groups = {"adeno_ever": adeno & ever, "adeno_never": adeno & ~ever, "non_adeno": ~adeno}
+    egfr = rng.random(n) < _by_group(groups, EGFR_PROB, n)
+    kras = ~egfr & (rng.random(n) < _by_group(groups, KRAS_PROB, n))
+    kras_share = KRAS_STK11_PREVALENCE / 0.25  # P(STK11 | KRAS) at the ~25% KRAS prevalence
+    stk11_other = (STK11_PREVALENCE - KRAS_STK11_PREVALENCE) / 0.75
+    stk11 = rng.random(n) < np.where(kras, kras_share, stk11_other)
+    keap1 = rng.random(n) < np.where(stk11, KEAP1_PROB["stk11"], KEAP1_PROB["wt"])
+    tp53 = rng.random(n) < _by_group(groups, TP53_PROB, n)
+    return {"stk11": stk11, "keap1": keap1, "egfr": egfr, "kras": kras, "tp53": tp53}
+
+
 def sample_covariates(
     rng: np.random.Generator, n: int, fit: CopulaFit = PUBLIC_ICI_FIT
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -263,25 +293,10 @@ def sample_covariates(
                                       side="right")
     albumin = _from_quantiles(col["albumin"], fit.quantiles["albumin"])
     nlr = _from_quantiles(col["nlr"], fit.quantiles["nlr"])
-    # PD-L1: point mass at 0 raised to the trial's negative share, positive part kept in shape
-    p0 = TRIAL_PDL1_NEGATIVE_SHARE
-    # (the positive part in two tables, so the mass at exactly 50% stays on the >= 50 side)
-    u_pos = np.clip((col["pdl1"] - p0) / (1 - p0), 0, 1)
-    cut = 1 - fit.pdl1_high_share_of_positive
-    low = _from_quantiles(np.clip(u_pos / cut, 0, 1), fit.pdl1_low_quantiles)
-    high = _from_quantiles(np.clip((u_pos - cut) / (1 - cut), 0, 1), fit.pdl1_high_quantiles)
-    pdl1 = np.where(col["pdl1"] < p0, 0.0, np.round(np.where(u_pos < cut, low, high)))
-    # drivers (probabilities beside their sources above)
-    adeno = ~non_adeno
-    groups = {"adeno_ever": adeno & ever, "adeno_never": adeno & ~ever, "non_adeno": non_adeno}
-    egfr = rng.random(n) < _by_group(groups, EGFR_PROB, n)
-    kras = ~egfr & (rng.random(n) < _by_group(groups, KRAS_PROB, n))
-    kras_share = KRAS_STK11_PREVALENCE / 0.25  # P(STK11 | KRAS) at the ~25% KRAS prevalence
-    stk11_other = (STK11_PREVALENCE - KRAS_STK11_PREVALENCE) / 0.75
-    stk11 = rng.random(n) < np.where(kras, kras_share, stk11_other)
-    keap1 = rng.random(n) < np.where(stk11, KEAP1_PROB["stk11"], KEAP1_PROB["wt"])
-    tp53 = rng.random(n) < _by_group(groups, TP53_PROB, n)
-    tmb = _from_quantiles(col["tmb"], fit.quantiles["tmb"]) * np.where(egfr, EGFR_TMB_FACTOR, 1)
+    pdl1 = pdl1_from_uniform(col["pdl1"], fit)
+    drivers = sample_drivers(rng, ~non_adeno, ever)
+    tmb = _from_quantiles(col["tmb"], fit.quantiles["tmb"]) * np.where(
+        drivers["egfr"], EGFR_TMB_FACTOR, 1)
     # LDH (assumed model, see LDH_* constants)
     e = (LDH_CORR_NLR * lat["nlr"] + LDH_CORR_ALBUMIN * lat["albumin"]).to_numpy()
     e += np.sqrt(1 - LDH_CORR_NLR**2 - LDH_CORR_ALBUMIN**2) * rng.standard_normal(n)
@@ -300,10 +315,6 @@ def sample_covariates(
         "ldh": np.round(ldh).astype(int),
         "albumin": np.round(albumin, 1),
         "prior_lines": prior_lines.astype(int),
-        "stk11_mut": stk11.astype(int),
-        "keap1_mut": keap1.astype(int),
-        "egfr_mut": egfr.astype(int),
-        "kras_mut": kras.astype(int),
-        "tp53_mut": tp53.astype(int),
+        **{f"{g}_mut": drivers[g].astype(int) for g in DRIVER_FLAGS},
     })
     return baseline, lat
