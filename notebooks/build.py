@@ -61,7 +61,7 @@ VIRTUAL_TRIAL = [
         # Parameters (papermill): CI runs a small trial; the calibration in docs uses 10,000.
         patients = 1000
         seed = 2025
-        scenario = "published"  # published | null | strong
+        scenario = "published"  # published | weak | null | harm | latent | missing | strong
         out_dir = None  # where to write the SYNTHETIC cohort; None: a temporary folder
     """, parameters=True),
     setup(glue=False),
@@ -111,8 +111,9 @@ VIRTUAL_TRIAL = [
     code("""
         import numpy as np
 
-        pdl1_names = ["PD-L1 < 1%", "PD-L1 1-49%", "PD-L1 >= 50%"]
-        pdl1_group = np.digitize(clinical["pdl1_tps"], [1.0, 50.0])
+        pdl1_names = ["PD-L1 < 1%", "PD-L1 1-49%", "PD-L1 >= 50%", "PD-L1 not measured"]
+        pdl1 = clinical["pdl1_tps"]
+        pdl1_group = np.where(pdl1.isna(), 3, np.digitize(pdl1.fillna(0), [1.0, 50.0]))
         fig = km_by_group_figure(time, event, arm, pdl1_group,
                                  [f"{n} (n={(pdl1_group == g).sum()})"
                                   for g, n in enumerate(pdl1_names)],
@@ -127,8 +128,8 @@ VIRTUAL_TRIAL = [
         of Huang 2025's marks of a cold tumour, where the simulator puts most of the RT benefit.
     """),
     code("""
-        tmb_names = ["TMB < 10 mut/Mb", "TMB >= 10 mut/Mb"]
-        tmb_group = (clinical["tmb"] >= 10).astype(int).to_numpy()
+        tmb_names = ["TMB < 10 mut/Mb", "TMB >= 10 mut/Mb", "not sequenced"]
+        tmb_group = np.where(clinical["tmb"].isna(), 2, (clinical["tmb"] >= 10).astype(int))
         fig = km_by_group_figure(time, event, arm, tmb_group,
                                  [f"{n} (n={(tmb_group == g).sum()})"
                                   for g, n in enumerate(tmb_names)],
@@ -137,6 +138,25 @@ VIRTUAL_TRIAL = [
     md("""
         These curves describe simulated patients only; they check that the simulator reproduces
         the published pattern (RT helps cold tumours most), not that it does so in real patients.
+
+        ## How hard is this trial?
+
+        Censoring by arm (staggered accrual, ECOG-dependent dropout), what the files leave out,
+        and how much of each patient's true gain the observed inputs can explain: the
+        *conditional* truth E[gain | inputs] (what a model can estimate; its R^2 is the ceiling)
+        and a gradient-boosting oracle trained on the true gain of half the patients. See
+        `docs/virtual-trial.md`.
+    """),
+    code("""
+        from cohorts.simulate.calibration import (
+            censoring_table,
+            difficulty_table,
+            missingness_table,
+        )
+
+        display(censoring_table(cohort))
+        display(missingness_table(cohort))
+        difficulty_table(cohort)
     """),
 ]
 
