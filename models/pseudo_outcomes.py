@@ -2,6 +2,8 @@
 
 For an estimand phi(T) (1{T > 6}, 1{T > 12} or min(T, 12)) the IPCW outcome is
     Y* = Delta * phi(T~) / G_arm(min(T~, tau)-),  Delta = 1{event or T~ >= tau},
+where a patient censored exactly at tau is known to be progression-free at tau (phi = 1 for the
+survival indicators; a progression at exactly tau counts as progressed, S(tau) = P(T > tau)),
 with G_arm the Kaplan-Meier survival of the censoring time in the patient's arm (censoring assumed
 independent of X within an arm, as in a trial with administrative censoring; weights are capped at
 1 / min_censoring_survival for stability). The AIPW pseudo-outcome with the KNOWN randomisation
@@ -33,7 +35,8 @@ def ipcw_outcomes(
     for estimand, tau in HORIZONS.items():
         t_star = np.minimum(time, tau)
         known = (event == 1) | (time >= tau)
-        phi = t_star if estimand.startswith("rmst") else (time > tau).astype(float)
+        alive = (time > tau) | ((time == tau) & (event == 0))  # censored at tau: no event by tau
+        phi = t_star if estimand.startswith("rmst") else alive.astype(float)
         g = np.ones_like(time)
         for a in (0, 1):
             m = arm == a

@@ -1,0 +1,28 @@
+"""IPCW outcomes: who counts as known at a horizon, and what each patient contributes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.pseudo_outcomes import ipcw_outcomes
+
+
+def test_censored_exactly_at_the_horizon_is_progression_free_there():
+    # whole-month data: patient 0 censored at exactly 6 months, patient 1 progressed at 6 months
+    time = np.array([6.0, 6.0, 3.0, 9.0, 14.0, 2.0, 7.0, 1.0])
+    event = np.array([0, 1, 1, 1, 0, 0, 1, 1])
+    y = ipcw_outcomes(time, event, np.arange(len(time)) % 2)
+    assert y["pfs_gain_6mo"][0] > 0  # was 0: counted as progressed
+    assert y["pfs_gain_6mo"][1] == 0  # progressed at 6 months: not progression-free at 6
+    assert y["pfs_gain_6mo"][5] == 0  # censored before 6: unknown, weight 0
+    assert y["pfs_gain_6mo"][3] > 0 and y["pfs_gain_12mo"][3] == 0
+
+
+def test_administrative_cut_at_the_horizon_gives_the_true_survival():
+    """Everyone followed to exactly 6 months: the IPCW mean of the 6-month indicator is the
+    share progression-free at 6 (the bug gave 0, every survivor counted as progressed)."""
+    rng = np.random.default_rng(0)
+    t_true = rng.exponential(8.0, 20000)
+    time, event = np.minimum(t_true, 6.0), (t_true <= 6.0).astype(int)
+    y = ipcw_outcomes(time, event, rng.integers(0, 2, len(time)))
+    assert abs(y["pfs_gain_6mo"].mean() - (t_true > 6).mean()) < 1e-9
