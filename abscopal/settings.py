@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = 20_000_000
     workers: int = 2  # BentoML worker processes of `abscopal serve` (each loads the model)
     random_seed: int = 2025
+    # Minimal clinically important difference, months of 12-month RMST gain: the recommendation
+    # rule's threshold (models/recommend.py), stored with each trained model.
+    mcid_months: float = Field(default=1.0, ge=0.0)
 
 
 @lru_cache(maxsize=1)

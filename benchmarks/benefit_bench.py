@@ -1,63 +1,81 @@
-"""Benefit learners side by side on the virtual trial and on a semi-synthetic real-data cohort.
+"""Benefit learners side by side: replicated virtual trials, every scenario, scored on the truth.
 
-    .venv/bin/python benchmarks/benefit_bench.py [--sizes 72,300,1000,5000] [--bootstrap 20]
+    .venv/bin/python benchmarks/benefit_bench.py [--sizes 72,300,1000,5000] [--replicates 20]
+        [--scenarios published,null,...] [--learners treat-all,risk,t,s,dr,econml]
+        [--bootstrap 20] [--out results.csv] [--semi-synthetic]
 
-For each training size: simulate a virtual PEMBRO-RT trial (SYNTHETIC), fit every learner
-(bootstrap intervals), and score a fresh 2,000-patient test trial against its truth.csv: PEHE and
-Spearman of the 6-month PFS gain, AUROC for true benefiters (true 6-month gain > 0.10), coverage of
-the 90% interval, and fit time. "treat-all" predicts everyone the trial's own Kaplan-Meier average
-gain: a learner is only useful once its PEHE beats it. The reference learner is EconML's
-CausalForestDML on the same IPCW pseudo-outcome of 6-month PFS (the known propensity 0.5 as its
-treatment model).
+For each scenario one 2,000-patient test trial is written; for each training size, ``replicates``
+independent training trials are drawn with seeds disjoint from the test trial's and from each
+other (``numpy.random.SeedSequence`` keyed by scenario, size and replicate; the test trial uses a
+key no training trial can have). Every learner is fitted on each training trial and scored on the
+test trial against the *conditional* truth E[gain | inputs] of ``truth.csv`` (``cond_*``: what a
+model can estimate and what its intervals must cover; docs/virtual-trial.md), for the 6-month PFS
+gain and the 12-month RMST gain: PEHE (and PEHE / sd of the true gain), Spearman, mean error,
+coverage of the 90% interval overall and in the worst decile of the true gain, the share told
+``add_rt`` among patients whose true RMST gain is below the MCID (1 month), the share told
+``add_rt`` and ``uncertain`` overall, and the mean predicted S(12) per arm against the truth.
+Across replicates, the squared error splits into bias^2 (of the replicate-mean prediction) and
+variance (across replicates). Rows are appended to ``--out`` as each fit finishes, so a long run
+keeps what it measured.
 
-Semi-synthetic cohort: the 1,110 real ICI-treated NSCLC patients of ../shared/data/public_ici keep
-their covariates and real ICI-alone PFS; half are randomised to "RT", whose PFS (and censoring) is
-stretched by an accelerated-failure-time factor exp(beta(x)) that is larger in cold tumours
-(PD-L1 < 1% or TMB < 10). The true per-patient gain uses a Weibull AFT fit of the real ICI-alone
-PFS as S_ICI(t | x) - an assumption stated here, since real patients have no known curve.
+"treat-all" predicts everyone the training trial's Kaplan-Meier average gain; "econml" is
+EconML's CausalForestDML on the IPCW pseudo-outcome of each estimand (the known propensity 0.5 as
+its treatment model).
+
+``--semi-synthetic`` adds the cohort that keeps the 1,110 real ICI-treated NSCLC patients of
+../shared/data/public_ici (their covariates and real ICI-alone PFS) and simulates only RT:
+half are randomised to "RT", whose PFS (and censoring) is stretched by an accelerated-failure-
+time factor exp(beta(x)) that is larger in cold tumours (PD-L1 < 1% or TMB < 10). The true gain
+uses a Weibull AFT fit of the real ICI-alone PFS as S_ICI(t | x), an assumption stated here.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
-from cohorts.simulate import write_trial
+from cohorts.simulate import SCENARIOS, write_trial
 from models import make_learner
 from models.metrics import auroc_benefiters, pehe, spearman
-from models.survival import km_survival_at
+from models.recommend import RecommendationRule, recommend
 from training.data import load_training_data, read_trial
 
 BENEFITER_THRESHOLD = 0.10
+ESTIMANDS = ("pfs_gain_6mo", "rmst_gain_12mo")
+MCID = RecommendationRule().mcid  # months of 12-month RMST gain
 PUBLIC_ICI = Path(__file__).resolve().parents[2] / "shared" / "data" / "public_ici"
 
 
-def treat_all_gain(Y: pd.DataFrame, T: pd.Series, horizon: float = 6.0) -> float:
-    t, e, a = Y["time"].to_numpy(), Y["event"].to_numpy(), T.to_numpy()
-    return km_survival_at(t[a == 1], e[a == 1], horizon) - km_survival_at(t[a == 0], e[a == 0],
-                                                                          horizon)
+def trial_seed(seed: int, scenario: str, size: int, replicate: int) -> int:
+    """Disjoint seeds: the test trial is (size 0, replicate 0); training sizes are >= 2."""
+    key = [seed, sorted(SCENARIOS).index(scenario), size, replicate]
+    return int(np.random.SeedSequence(key).generate_state(1)[0])
 
 
-def score(name, gain, lower, upper, true_gain, seconds) -> dict:
-    inside = None if lower is None else (lower <= true_gain) & (true_gain <= upper)
-    covered = np.nan if inside is None else float(np.mean(inside))
-    return {
-        "learner": name,
-        "pehe_6mo": pehe(gain, true_gain),
-        "spearman_6mo": spearman(gain, true_gain) if np.std(gain) > 0 else float("nan"),
-        "auroc_benefiters": auroc_benefiters(gain, true_gain, BENEFITER_THRESHOLD)
-        if np.std(gain) > 0 else float("nan"),
-        "coverage_90": covered,
-        "fit_seconds": seconds,
-    }
+def treat_all_predictions(train, n_test: int) -> dict[str, np.ndarray]:
+    """Everyone gets the training trial's Kaplan-Meier average gain (no interval)."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.utils import restricted_mean_survival_time
+
+    t, e, a = train.Y["time"].to_numpy(), train.Y["event"].to_numpy(), train.T.to_numpy()
+    km = [KaplanMeierFitter().fit(t[a == arm], e[a == arm]) for arm in (0, 1)]
+    s6, s12 = ([float(k.survival_function_at_times(h).iloc[0]) for k in km] for h in (6.0, 12.0))
+    rmst = [restricted_mean_survival_time(k, t=12.0) for k in km]
+    out = {"pfs_gain_6mo": np.full(n_test, s6[1] - s6[0]),
+           "rmst_gain_12mo": np.full(n_test, rmst[1] - rmst[0]),
+           "s_ici_12mo": np.full(n_test, s12[0]), "s_rt_ici_12mo": np.full(n_test, s12[1])}
+    out["recommendation"] = np.full(n_test, "uncertain", dtype=object)
+    return out
 
 
-def econml_reference(train, X_test, true_gain) -> dict | None:
+def econml_predictions(train, X_test) -> dict[str, np.ndarray] | None:
     try:
         from econml.dml import CausalForestDML
         from sklearn.dummy import DummyClassifier
@@ -66,55 +84,128 @@ def econml_reference(train, X_test, true_gain) -> dict | None:
         return None
     from models.pseudo_outcomes import ipcw_outcomes
 
-    started = time.perf_counter()
     y_star = ipcw_outcomes(train.Y["time"].to_numpy(), train.Y["event"].to_numpy(),
-                           train.T.to_numpy())["pfs_gain_6mo"]
+                           train.T.to_numpy())
     medians = train.X.median()
-    forest = CausalForestDML(
-        model_y=HistGradientBoostingRegressor(max_depth=3, max_iter=100),
-        model_t=DummyClassifier(strategy="prior"),
-        discrete_treatment=True, n_estimators=200, random_state=0,
-    )
-    forest.fit(y_star, train.T.to_numpy(), X=train.X.fillna(medians).to_numpy())
-    Xt = X_test.fillna(medians).to_numpy()
-    gain = forest.effect(Xt)
-    lo, hi = forest.effect_interval(Xt, alpha=0.1)
-    return score("econml CausalForestDML", gain, lo, hi, true_gain, time.perf_counter() - started)
-
-
-def run_learners(train, X_test, true_gain, n_bootstrap: int, seed: int) -> list[dict]:
-    constant = np.full(len(true_gain), treat_all_gain(train.Y, train.T))
-    rows = [score("treat-all (KM average)", constant, None, None, true_gain, 0.0)]
-    for name in ("risk", "t", "s", "dr"):
-        started = time.perf_counter()
-        model = make_learner(name, n_bootstrap=n_bootstrap, random_state=seed).fit(
-            train.Y, train.T, train.X
+    x, xt = train.X.fillna(medians).to_numpy(), X_test.fillna(medians).to_numpy()
+    out = {}
+    for k in ESTIMANDS:
+        forest = CausalForestDML(
+            model_y=HistGradientBoostingRegressor(max_depth=3, max_iter=100),
+            model_t=DummyClassifier(strategy="prior"),
+            discrete_treatment=True, n_estimators=200, random_state=0,
         )
-        seconds = time.perf_counter() - started
-        table = model.predict_benefit(X_test)
-        rows.append(score(name, table["pfs_gain_6mo"].to_numpy(),
-                          table["pfs_gain_6mo_lower"].to_numpy(),
-                          table["pfs_gain_6mo_upper"].to_numpy(), true_gain, seconds))
-    ref = econml_reference(train, X_test, true_gain)
-    if ref:
-        rows.append(ref)
+        forest.fit(y_star[k], train.T.to_numpy(), X=x)
+        out[k] = forest.effect(xt)
+        out[f"{k}_lower"], out[f"{k}_upper"] = forest.effect_interval(xt, alpha=0.1)
+    # the project's rule on the forest's asymptotic normal sampling distribution
+    k = "rmst_gain_12mo"
+    se = np.maximum(out[f"{k}_upper"] - out[f"{k}_lower"], 1e-12) / (2 * norm.ppf(0.95))
+    out["recommendation"] = recommend(out[k], out[f"{k}_upper"], norm.sf(-out[k] / se))
+    return out
+
+
+def learner_predictions(name, train, X_test, n_bootstrap, seed) -> dict[str, np.ndarray] | None:
+    if name == "treat-all":
+        return treat_all_predictions(train, len(X_test))
+    if name == "econml":
+        return econml_predictions(train, X_test)
+    model = make_learner(name, n_bootstrap=n_bootstrap, random_state=seed).fit(
+        train.Y, train.T, train.X)
+    table = model.predict_benefit(X_test)
+    return {c: table[c].to_numpy() for c in table.columns}
+
+
+def replicate_metrics(pred: dict[str, np.ndarray], truth: pd.DataFrame) -> dict[str, float]:
+    """Every per-replicate measure of one learner on the test trial (see the module docstring)."""
+    out = {}
+    for k in ESTIMANDS:
+        true = truth[f"cond_{k}"].to_numpy()
+        est = pred[k]
+        out[f"pehe_{k}"] = pehe(est, true)
+        out[f"pehe_over_sd_{k}"] = pehe(est, true) / true.std() if true.std() > 0 else np.nan
+        out[f"spearman_{k}"] = (spearman(est, true) if np.std(est) > 0 and np.std(true) > 0
+                                else np.nan)
+        out[f"mean_error_{k}"] = float(np.mean(est - true))
+        if f"{k}_lower" in pred:
+            inside = (pred[f"{k}_lower"] <= true) & (true <= pred[f"{k}_upper"])
+            out[f"coverage_{k}"] = float(inside.mean())
+            deciles = pd.qcut(pd.Series(true).rank(method="first"), 10, labels=False)
+            out[f"worst_decile_coverage_{k}"] = float(
+                pd.Series(inside).groupby(deciles.to_numpy()).mean().min())
+    small = truth["cond_rmst_gain_12mo"].to_numpy() < MCID
+    rec = np.asarray(pred["recommendation"])
+    out["add_rt_share"] = float(np.mean(rec == "add_rt"))
+    out["uncertain_share"] = float(np.mean(rec == "uncertain"))
+    out["add_rt_among_below_mcid"] = float(np.mean(rec[small] == "add_rt")) if small.any() \
+        else np.nan
+    if "s_ici_12mo" in pred:
+        for arm in ("ici", "rt_ici"):
+            out[f"mean_s12_error_{arm}"] = float(np.mean(pred[f"s_{arm}_12mo"])
+                                                 - truth[f"cond_s_{arm}_12mo"].mean())
+    return out
+
+
+def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
+    rows, per_patient = [], {}
+    for scenario in args.scenarios:
+        test_dir = write_trial(workdir / f"test_{scenario}", n_patients=args.test_patients,
+                               seed=trial_seed(args.seed, scenario, 0, 0), scenario=scenario)
+        test = read_trial(test_dir)
+        truth = pd.read_csv(test_dir / "truth.csv", dtype={"patient_id": str}).set_index(
+            "patient_id").loc[test.Y.index]
+        for n in args.sizes:
+            for r in range(args.replicates):
+                seed = trial_seed(args.seed, scenario, n, r + 1)
+                train_dir = write_trial(workdir / "train", n_patients=n, seed=seed,
+                                        scenario=scenario, overwrite=True)
+                train = load_training_data(train_dir)
+                X_test = test.available.reindex(columns=train.X.columns)
+                for name in args.learners:
+                    started = time.perf_counter()
+                    pred = learner_predictions(name, train, X_test, args.bootstrap, seed)
+                    if pred is None:
+                        continue
+                    row = {"scenario": scenario, "n": n, "replicate": r, "learner": name,
+                           "train_seed": seed, **replicate_metrics(pred, truth),
+                           "fit_seconds": time.perf_counter() - started}
+                    rows.append(row)
+                    for k in ESTIMANDS:
+                        per_patient.setdefault((scenario, n, name, k), []).append(pred[k])
+                    if out_csv is not None:
+                        _append(out_csv, row)
+                print(f"{scenario} n={n} replicate {r + 1}/{args.replicates} done", flush=True)
+            for name in args.learners:
+                for k in ESTIMANDS:
+                    preds = per_patient.pop((scenario, n, name, k), None)
+                    if preds is None:
+                        continue
+                    p = np.array(preds)
+                    true = truth[f"cond_{k}"].to_numpy()
+                    for row in rows:
+                        if (row["scenario"], row["n"], row["learner"]) == (scenario, n, name):
+                            row[f"bias2_{k}"] = float(np.mean((p.mean(0) - true) ** 2))
+                            row[f"variance_{k}"] = float(np.mean(p.var(0)))
     return rows
 
 
-def virtual_trial_rows(sizes, n_bootstrap, seed, workdir: Path) -> list[dict]:
-    test_dir = write_trial(workdir / "test", n_patients=2000, seed=seed + 1000)
-    test = read_trial(test_dir)
-    truth = pd.read_csv(test_dir / "truth.csv", dtype={"patient_id": str}).set_index("patient_id")
-    true_gain = truth.loc[test.Y.index, "true_pfs_gain_6mo"].to_numpy()
-    rows = []
-    for n in sizes:
-        train_dir = write_trial(workdir / f"train_{n}", n_patients=n, seed=seed + n)
-        train = load_training_data(train_dir)
-        X_test = test.available.reindex(columns=train.X.columns)
-        for row in run_learners(train, X_test, true_gain, n_bootstrap, seed):
-            rows.append({"cohort": f"virtual trial n={n}", **row})
-        print(pd.DataFrame(rows).tail(6).round(3).to_string(index=False), flush=True)
-    return rows
+def _append(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def summary(rows: list[dict]) -> pd.DataFrame:
+    """Mean over replicates per (scenario, n, learner), with the spread of coverage."""
+    df = pd.DataFrame(rows)
+    keys = ["scenario", "n", "learner"]
+    cols = [c for c in df.columns if c not in (*keys, "replicate", "train_seed")]
+    agg = df.groupby(keys, sort=False)[cols].mean()
+    agg.insert(0, "replicates", df.groupby(keys, sort=False).size())
+    return agg.reset_index()
 
 
 def semi_synthetic_rows(n_bootstrap: int, seed: int, workdir: Path) -> list[dict]:
@@ -166,23 +257,55 @@ def semi_synthetic_rows(n_bootstrap: int, seed: int, workdir: Path) -> list[dict
     train_idx = rng.permutation(data.n)[: int(0.6 * data.n)]
     test_idx = np.setdiff1d(np.arange(data.n), train_idx)
     train, test = data.subset(train_idx), data.subset(test_idx)
-    rows = run_learners(train, test.X, true_gain[test_idx], n_bootstrap, seed)
-    return [{"cohort": f"semi-synthetic real ICI n={len(train_idx)}", **r} for r in rows]
+    true = true_gain[test_idx]
+    rows = []
+    for name in ("treat-all", "risk", "t", "s", "dr", "econml"):
+        started = time.perf_counter()
+        pred = learner_predictions(name, train, test.X, n_bootstrap, seed)
+        if pred is None:
+            continue
+        est = pred["pfs_gain_6mo"]
+        varies = np.std(est) > 0
+        row = {"cohort": f"semi-synthetic real ICI n={len(train_idx)}", "learner": name,
+               "pehe_6mo": pehe(est, true),
+               "spearman_6mo": spearman(est, true) if varies else np.nan,
+               "auroc_benefiters": auroc_benefiters(est, true, BENEFITER_THRESHOLD)
+               if varies else 0.5}
+        if "pfs_gain_6mo_lower" in pred:
+            row["coverage_90"] = float(np.mean((pred["pfs_gain_6mo_lower"] <= true)
+                                               & (true <= pred["pfs_gain_6mo_upper"])))
+        rows.append({**row, "fit_seconds": time.perf_counter() - started})
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="72,300,1000,5000")
+    parser.add_argument("--replicates", type=int, default=20)
+    parser.add_argument("--scenarios", default=",".join(
+        ["published", "weak", "null", "harm", "latent", "missing"]))
+    parser.add_argument("--learners", default="treat-all,risk,t,s,dr,econml")
     parser.add_argument("--bootstrap", type=int, default=20)
+    parser.add_argument("--test-patients", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--out", type=Path, default=None, help="append per-replicate rows here")
+    parser.add_argument("--semi-synthetic", action="store_true")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.scenarios = args.scenarios.split(",")
+    args.learners = args.learners.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = virtual_trial_rows(sizes, args.bootstrap, args.seed, Path(tmp))
-        rows += semi_synthetic_rows(args.bootstrap, args.seed, Path(tmp))
-    table = pd.DataFrame(rows)
+        rows = virtual_trial_rows(args, Path(tmp), args.out)
+        semi = semi_synthetic_rows(args.bootstrap, args.seed, Path(tmp)) \
+            if args.semi_synthetic else []
+    table = summary(rows)
     print()
-    print(table.to_markdown(index=False, floatfmt=".3f"))
+    with pd.option_context("display.width", 250, "display.max_columns", 60):
+        print(table.round(3).to_markdown(index=False, floatfmt=".3f"))
+    if semi:
+        print()
+        print(pd.DataFrame(semi).to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

@@ -137,8 +137,11 @@ class BootstrapBenefit(BenefitEstimator):
         return lo, hi
 
     def probability_of_benefit(self, X: pd.DataFrame) -> np.ndarray:
-        """Share of members whose 12-month RMST gain is positive."""
-        return (self._draws(X, "rmst_gain_12mo") > 0).mean(axis=0)
+        """Share of members whose 12-month RMST gain is at least the rule's MCID."""
+        return self._rule().probability(self._draws(X, "rmst_gain_12mo"))
+
+    def _rule(self) -> RecommendationRule:
+        return self.rule or RecommendationRule()
 
     def _draws(self, X: pd.DataFrame, estimand: str) -> np.ndarray:
         if self._stackable():
@@ -337,11 +340,7 @@ class BootstrapBenefit(BenefitEstimator):
         est, lo, hi = self._interval(np.stack([draws[k] for k in ESTIMANDS], axis=1), alpha)
         for j, k in enumerate(ESTIMANDS):
             columns[k], columns[f"{k}_lower"], columns[f"{k}_upper"] = est[j], lo[j], hi[j]
-        columns["probability_of_benefit"] = (draws["rmst_gain_12mo"] > 0).mean(axis=0)
-        columns["recommendation"] = recommend(
-            columns["rmst_gain_12mo"],
-            columns["rmst_gain_12mo_upper"],
-            columns["probability_of_benefit"],
-            self.rule,
-        )
+        rule = self._rule()
+        columns["probability_of_benefit"] = rule.probability(draws["rmst_gain_12mo"])
+        columns["recommendation"] = recommend(columns["probability_of_benefit"], rule)
         return {c: columns[c] for c in PREDICTION_COLUMNS}, s0[:, 2:], s1[:, 2:]

@@ -1,18 +1,18 @@
-"""The documented rule from (RMST gain, its interval, probability of benefit) to a recommendation.
+"""The documented rule from the sampling distribution of the 12-month RMST gain to a recommendation.
 
-Rule (thresholds are parameters; defaults justified below):
-- ``add_rt``    when P(benefit) >= ``p_add`` (0.9) AND the 12-month RMST gain estimate >= ``mcid``;
-- ``ici_alone`` when P(benefit) <= ``p_none`` (0.5) OR the interval's upper bound < ``mcid``
-  (the data are at least as compatible with harm/no gain as with gain, or even the optimistic end
-  of the interval is below what matters);
-- ``uncertain`` otherwise (a likely but unproven or small gain: the decision belongs to the
-  clinician and patient, or to a trial).
-Why these defaults: RT adds visits, cost and toxicity, so it should be recommended only when gain
-is both probable (0.9 matches the one-sided level of the default 90% interval) and large enough to
-matter. ``mcid`` = 1.0 month of PFS gained within 12 months is OUR CHOICE, not a published
-threshold: it is about one fifth of the 4.7-month median-PFS difference seen in PEMBRO-RT
-(1.9 vs 6.6 months; Theelen et al., JAMA Oncol 2019). P(benefit) here is the share of bootstrap
-ensemble members with a positive gain, a frequentist stability measure, not a Bayesian posterior.
+Rule (issue 11; thresholds are parameters, defaults justified below), with
+P = P(gain >= ``mcid``) under the model's distribution of the gain (the bootstrap ensemble's
+members today, the distribution whose interval coverage `benchmarks/benefit_bench.py` measures):
+- ``add_rt``           when P >= ``level`` (0.9): a gain that matters is probable;
+- ``no_added_benefit`` when 1 - P = P(gain < ``mcid``) >= ``level``: a gain that matters is
+  improbable (the gain may still be positive, but smaller than what justifies RT);
+- ``uncertain``        otherwise: the decision belongs to the clinician and patient, or a trial.
+Why a rule on P(gain >= MCID) and not on P(gain > 0): in a trial where RT helps almost everyone a
+little, P(gain > 0) is near 1 for nearly every patient and carries no information about whether
+the gain is worth the visits, cost and toxicity of RT. ``level`` 0.9 matches the one-sided level
+of the default 90% interval. ``mcid`` = 1.0 month of PFS gained within 12 months is OUR CHOICE
+(a setting, ``ABSCOPAL_MCID_MONTHS``), not a published threshold: about one fifth of the
+4.7-month median-PFS difference in PEMBRO-RT (1.9 vs 6.6 months; Theelen et al., JAMA Oncol 2019).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RECOMMENDATIONS = ("add_rt", "ici_alone", "uncertain")
+RECOMMENDATIONS = ("add_rt", "no_added_benefit", "uncertain")
 
 
 @dataclass(frozen=True)
@@ -29,26 +29,24 @@ class RecommendationRule:
     """Thresholds of the rule; ``mcid`` in months of 12-month RMST gain."""
 
     mcid: float = 1.0
-    p_add: float = 0.9
-    p_none: float = 0.5
+    level: float = 0.9
 
     def __post_init__(self):
-        if not 0.0 <= self.p_none < self.p_add <= 1.0:
-            raise ValueError(f"need 0 <= p_none < p_add <= 1; got {self.p_none}, {self.p_add}")
+        if not 0.5 < self.level <= 1.0:
+            raise ValueError(f"level must be in (0.5, 1]; got {self.level}")
+        if not np.isfinite(self.mcid) or self.mcid < 0:
+            raise ValueError(f"mcid must be a finite number of months >= 0; got {self.mcid}")
+
+    def probability(self, draws: np.ndarray) -> np.ndarray:
+        """P(gain >= mcid) per patient from (n_draws, n_patients) draws of the RMST gain."""
+        return (np.asarray(draws) >= self.mcid).mean(axis=0)
 
 
-def recommend(
-    rmst_gain: np.ndarray,
-    rmst_gain_upper: np.ndarray,
-    probability_of_benefit: np.ndarray,
-    rule: RecommendationRule | None = None,
-) -> np.ndarray:
-    """One of RECOMMENDATIONS per patient (object array)."""
+def recommend(probability: np.ndarray, rule: RecommendationRule | None = None) -> np.ndarray:
+    """One of RECOMMENDATIONS per patient from P(gain >= mcid) (object array)."""
     rule = rule or RecommendationRule()
-    gain = np.asarray(rmst_gain, dtype=float)
-    upper = np.asarray(rmst_gain_upper, dtype=float)
-    p = np.asarray(probability_of_benefit, dtype=float)
-    out = np.full(gain.shape, "uncertain", dtype=object)
-    out[(p <= rule.p_none) | (upper < rule.mcid)] = "ici_alone"
-    out[(p >= rule.p_add) & (gain >= rule.mcid)] = "add_rt"
+    p = np.asarray(probability, dtype=float)
+    out = np.full(p.shape, "uncertain", dtype=object)
+    out[1 - p >= rule.level] = "no_added_benefit"
+    out[p >= rule.level] = "add_rt"
     return out

@@ -63,6 +63,7 @@ def model_card(loaded: LoadedModel) -> dict:
             "uri": loaded.uri, "learner": training.get("learner"),
             "bootstrap_members": len(getattr(estimator, "members_", [])) or None,
             "interval_level": 1 - bundle.alpha,
+            "recommendation_rule": _rule(estimator),
         },
         "synthetic": bundle.synthetic,
         "notice": notice(bundle.synthetic),
@@ -87,7 +88,18 @@ def model_card(loaded: LoadedModel) -> dict:
             "pfs_gain_6mo": "absolute gain in P(progression-free at 6 months) from adding RT",
             "pfs_gain_12mo": "absolute gain in P(progression-free at 12 months) from adding RT",
             "rmst_gain_12mo": "gain in restricted mean PFS time up to 12 months, in months",
-            "probability_of_benefit": "share of bootstrap members with a positive RMST gain",
-            "recommendation": "add_rt, ici_alone or uncertain (rule in models/recommend.py)",
+            "probability_of_benefit": "P(12-month RMST gain >= MCID, model.recommendation_rule): "
+                                      "share of bootstrap members with a gain of at least the "
+                                      "MCID",
+            "recommendation": "add_rt if P >= 0.9, no_added_benefit if P(gain < MCID) >= 0.9, "
+                              "else uncertain (rule in models/recommend.py)",
         },
     }
+
+
+def _rule(estimator) -> dict:
+    """The trained model's recommendation thresholds (MCID in months of 12-month RMST gain)."""
+    from models.recommend import RecommendationRule
+
+    rule = getattr(estimator, "rule", None) or RecommendationRule()
+    return {"mcid_months": rule.mcid, "level": rule.level}

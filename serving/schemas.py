@@ -157,7 +157,7 @@ class Prediction(BaseModel):
     survival: Survival
     benefit: Benefit
     probability_of_benefit: float
-    recommendation: Literal["add_rt", "ici_alone", "uncertain"]
+    recommendation: Literal["add_rt", "no_added_benefit", "uncertain"]
     drivers: list[Driver]
     warnings: list[str]
 

@@ -18,6 +18,7 @@ from rich.progress import Progress
 
 from abscopal.settings import get_settings
 from models.base import ESTIMANDS
+from models.recommend import RecommendationRule
 from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
 from training.data import TrainingData, load_training_data
 from training.split import check_folds, cv_folds, holdout_split
@@ -96,6 +97,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
 
         estimator = make_learner(
             chosen, n_bootstrap=config.n_bootstrap, random_state=config.seed,
+            rule=RecommendationRule(mcid=get_settings().mcid_months),
             feature_timepoints={c: i["timepoint"] for c, i in data.feature_info.items()},
         ).fit(train_part.Y, train_part.T, train_part.X)
         bundle = _make_bundle(estimator, data, chosen)

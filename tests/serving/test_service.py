@@ -56,7 +56,7 @@ def test_predict_response_shape(client, trial_records):
             b = p["benefit"][k]
             assert b["lower"] <= b["estimate"] <= b["upper"]
         assert 0 <= p["probability_of_benefit"] <= 1
-        assert p["recommendation"] in {"add_rt", "ici_alone", "uncertain"}
+        assert p["recommendation"] in {"add_rt", "no_added_benefit", "uncertain"}
         assert all({"feature", "value", "contribution_months", "direction"} <= set(d)
                    for d in p["drivers"])
     empty = body["predictions"][-1]

@@ -20,7 +20,7 @@ def test_predict_writes_one_row_per_patient(champion, tmp_path):
     for est in ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo"):
         assert (written[f"{est}_lower"] <= written[est] + 1e-9).all()
         assert (written[est] <= written[f"{est}_upper"] + 1e-9).all()
-    assert set(written["recommendation"]) <= {"add_rt", "ici_alone", "uncertain"}
+    assert set(written["recommendation"]) <= {"add_rt", "no_added_benefit", "uncertain"}
     assert written["probability_of_benefit"].between(0, 1).all()
 
 
