@@ -101,7 +101,7 @@ def econml_predictions(train, X_test) -> dict[str, np.ndarray] | None:
     # the project's rule on the forest's asymptotic normal sampling distribution
     k = "rmst_gain_12mo"
     se = np.maximum(out[f"{k}_upper"] - out[f"{k}_lower"], 1e-12) / (2 * norm.ppf(0.95))
-    out["recommendation"] = recommend(out[k], out[f"{k}_upper"], norm.sf(-out[k] / se))
+    out["recommendation"] = recommend(norm.sf((MCID - out[k]) / se))  # P(gain >= MCID)
     return out
 
 
@@ -189,10 +189,21 @@ def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
     return rows
 
 
+METRIC_FIELDS = [
+    *[f"{m}_{k}" for k in ESTIMANDS for m in (
+        "pehe", "pehe_over_sd", "spearman", "mean_error", "coverage", "worst_decile_coverage")],
+    "add_rt_share", "uncertain_share", "add_rt_among_below_mcid", "mean_s12_error_ici",
+    "mean_s12_error_rt_ici",
+]
+CSV_FIELDS = ["scenario", "n", "replicate", "learner", "train_seed", *METRIC_FIELDS,
+              "fit_seconds"]
+
+
 def _append(path: Path, row: dict) -> None:
+    """One row in the fixed CSV_FIELDS order (a learner without intervals leaves those empty)."""
     new = not path.exists()
     with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, restval="", extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow(row)

@@ -6,8 +6,10 @@ depends on biology no input carries). Two cases:
 - **Every readout observed** (PD-L1 and the MAF present; the RNA biopsy may be absent): given the
   readouts, the hidden biology enters only through (hot, cold), bivariate normal with a closed
   form (``latent.IndexModel.given_biopsy``), and the RT factor R ~ N(0, 1), independent of
-  everything. The expectation is a product Gauss-Hermite quadrature over these three normals:
-  exact up to quadrature error (measured: ``quadrature_error``).
+  everything. The expectation is Gauss-Hermite over (hot, cold) and Gauss-Legendre over R split
+  where the RT delay crosses each horizon's corner (``_r_rule``), so every piece is smooth:
+  exact up to quadrature error, measured against a much finer rule in
+  tests/cohorts/test_conditional_truth.py.
 - **PD-L1 or the MAF masked**: the masked readouts depend on the patient's other covariates
   through the copula (e.g. smoking raises TMB, prior therapy lowers PD-L1). Self-normalised
   importance sampling over the copula's latent normals: observed continuous covariates are
@@ -37,20 +39,15 @@ from cohorts.simulate.latent import (
     pdl1_score,
 )
 from cohorts.simulate.outcomes import (
-    COLD_CENTRE,
-    COLD_SCALE,
     CURVE_MONTHS,
     DELAY_AFTER_MONTHS,
-    EFFECT_MEAN,
     INDEX_WEIGHTS,
-    LATENT_SCALE,
-    LATENT_SLOPE,
-    R_SD,
     RMST_HORIZON,
     Scenario,
     arm_parameters,
     estimands,
     gains,
+    r_at_effect,
     survival,
 )
 
@@ -91,22 +88,6 @@ def _product(*sizes: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights
 
 
-def _r_at_effect(cold: np.ndarray, effect: float | np.ndarray, scenario: Scenario) -> np.ndarray:
-    """The R at which e(i) reaches ``effect`` (e is increasing in R): where the delay crosses a
-    horizon's kink. +inf when it never does."""
-    target = np.asarray(effect, float)
-    if scenario.heterogeneity != 1.0:
-        target = EFFECT_MEAN + (target - EFFECT_MEAN) / scenario.heterogeneity
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if scenario.latent_only:
-            q = target / LATENT_SCALE
-            r = np.where(q <= 0, -np.inf,
-                         np.where(q >= 1, np.inf, LATENT_SLOPE * np.log(q / (1 - q))))
-            return np.broadcast_to(r, np.shape(cold))
-        base = expit(-(cold - COLD_CENTRE) / COLD_SCALE)
-        return np.where(target <= 0, -np.inf, (np.log(target / base) + R_SD**2 / 2) / R_SD)
-
-
 def _r_rule(cold: np.ndarray, scenario: Scenario, kink_times: tuple[float, ...],
             k: int = R_SEGMENT_NODES) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights in R for E over R ~ N(0, 1), split where the delay reaches each of
@@ -117,7 +98,7 @@ def _r_rule(cold: np.ndarray, scenario: Scenario, kink_times: tuple[float, ...],
     for t in kink_times:
         if scenario.delay_months > 0 and t > DELAY_AFTER_MONTHS:
             e_kink = (t - DELAY_AFTER_MONTHS) / scenario.delay_months
-            cuts.append(ndtr(_r_at_effect(cold, e_kink, scenario)))
+            cuts.append(ndtr(r_at_effect(cold, e_kink, scenario)))
         else:
             cuts.append(np.zeros_like(cold))
     cuts.append(np.ones_like(cold))

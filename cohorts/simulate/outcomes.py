@@ -89,7 +89,8 @@ COLD_SCALE = 0.35
 R_SD = 0.35
 # `latent` scenario: e(i) = LATENT_SCALE x expit(R / LATENT_SLOPE), no observed input involved.
 LATENT_SCALE, LATENT_SLOPE = 1.2, 0.5
-EFFECT_MEAN = 0.55  # population mean of e(i) in `published` (centre of the `weak` shrinkage)
+EFFECT_MEAN = 0.6  # population mean of e(i) in `published` (0.595 in 20,000 patients; the centre
+# of the `weak` shrinkage)
 # Harm subgroup (`harm` scenario): rapidly progressing or frail patients cannot afford the weeks
 # RT adds before ICI (ASSUMPTION: ECOG >= 2 or LDH > 1.5 x ULN; LIPI, Mezquita 2018).
 HARM_LDH_ULN_MULTIPLE = 1.5
@@ -172,6 +173,22 @@ def effect_size(cold: np.ndarray, r: np.ndarray, scenario: Scenario) -> np.ndarr
     if scenario.heterogeneity != 1.0:
         e = EFFECT_MEAN + scenario.heterogeneity * (e - EFFECT_MEAN)
     return e
+
+
+def r_at_effect(cold: np.ndarray, effect: float, scenario: Scenario) -> np.ndarray:
+    """The R at which e(i) reaches ``effect`` (``effect_size`` inverted; e rises with R):
+    -inf when every R exceeds it, +inf when none reaches it."""
+    target = np.asarray(effect, float)
+    if scenario.heterogeneity != 1.0:
+        target = EFFECT_MEAN + (target - EFFECT_MEAN) / scenario.heterogeneity
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scenario.latent_only:
+            q = target / LATENT_SCALE
+            r = np.where(q <= 0, -np.inf,
+                         np.where(q >= 1, np.inf, LATENT_SLOPE * np.log(q / (1 - q))))
+            return np.broadcast_to(r, np.shape(cold))
+        base = expit(-(cold - COLD_CENTRE) / COLD_SCALE)
+        return np.where(target <= 0, -np.inf, (np.log(target / base) + R_SD**2 / 2) / R_SD)
 
 
 @dataclass
