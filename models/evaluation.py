@@ -20,15 +20,22 @@ from models.metrics import (
 from models.pseudo_outcomes import arm_means_from_curves
 
 
-def _true_gain(truth, n: int) -> np.ndarray:
+def _true_gains(truth, n: int) -> dict[str, np.ndarray]:
+    """{estimand: true gain per row} from an array / Series (the 6-month gain) or a DataFrame
+    with any of the ESTIMANDS as columns."""
     if isinstance(truth, pd.DataFrame):
-        if "pfs_gain_6mo" not in truth.columns:
+        columns = {k: truth[k] for k in ESTIMANDS if k in truth.columns}
+        if "pfs_gain_6mo" not in columns:
             raise ValueError("truth must have a column 'pfs_gain_6mo' (the true 6-month PFS gain)")
-        truth = truth["pfs_gain_6mo"]
-    gain = np.asarray(truth, dtype=float).ravel()
-    if len(gain) != n or not np.isfinite(gain).all():
-        raise ValueError(f"truth must hold {n} finite true 6-month gains; got {len(gain)} values")
-    return gain
+    else:
+        columns = {"pfs_gain_6mo": truth}
+    out = {}
+    for k, v in columns.items():
+        gain = np.asarray(v, dtype=float).ravel()
+        if len(gain) != n or not np.isfinite(gain).all():
+            raise ValueError(f"truth must hold {n} finite true values of {k}; got {len(gain)}")
+        out[k] = gain
+    return out
 
 
 def evaluate_benefit(model, Y: pd.DataFrame, T, X: pd.DataFrame, truth=None) -> dict:
@@ -38,8 +45,9 @@ def evaluate_benefit(model, Y: pd.DataFrame, T, X: pd.DataFrame, truth=None) -> 
     Benefit: C-for-benefit on the predicted 12-month RMST gain (its pair outcome is "who
     progressed later", which RMST gain ranks); calibration of benefit and Qini on the 6-month PFS
     gain. ``truth``: the true 6-month gain per row (array, Series, or DataFrame with column
-    ``pfs_gain_6mo``) adds PEHE, Spearman, AUROC for true benefiters (true gain > 0) and the
-    regret of "RT if predicted gain > 0" against the oracle.
+    ``pfs_gain_6mo`` and optionally ``rmst_gain_12mo``) adds PEHE, Spearman, AUROC for true
+    benefiters (true gain > 0) and the regret of "RT if predicted gain > 0" against the oracle
+    (6-month gain), and PEHE and Spearman of the RMST gain when given.
     """
     time, event, arm, Xf = validate_fit_inputs(Y, T, X)
     s0, s1 = model.predict_survival(Xf, BENEFIT_GRID_MONTHS)
@@ -66,11 +74,15 @@ def evaluate_benefit(model, Y: pd.DataFrame, T, X: pd.DataFrame, truth=None) -> 
         "mean_predicted": {k: float(np.mean(v)) for k, v in gains.items()},
     }
     if truth is not None:
-        true6 = _true_gain(truth, len(time))
+        true = _true_gains(truth, len(time))
+        true6 = true["pfs_gain_6mo"]
         out["truth"] = {
             "pehe_6mo": pehe(g6, true6),
             "spearman_6mo": spearman(g6, true6),
             "auroc_benefiters_6mo": auroc_benefiters(g6, true6),
             "policy_regret_6mo": policy_regret(g6, true6),
         }
+        if "rmst_gain_12mo" in true:
+            out["truth"]["pehe_rmst_12mo"] = pehe(g_rmst, true["rmst_gain_12mo"])
+            out["truth"]["spearman_rmst_12mo"] = spearman(g_rmst, true["rmst_gain_12mo"])
     return out

@@ -215,9 +215,12 @@ MODEL_EVALUATION = [
         ## 1 · A fresh virtual trial (SYNTHETIC)
 
         `training.scoring.evaluate_cohort` is what `abscopal evaluate` runs: the metrics below are
-        the command's. Because this cohort is simulated, it also reports truth-based metrics:
-        PEHE (root mean squared error of the predicted 6-month gain), Spearman correlation and
-        AUROC for true benefiters, and the regret of "RT if predicted gain > 0".
+        the command's. Because this cohort is simulated, it also reports truth-based metrics
+        against the *conditional* true gain E[gain | inputs] (`cond_*` in `truth.csv`: what a
+        model can estimate; the individual gain also depends on biology no input carries):
+        PEHE (root mean squared error) and Spearman correlation of the predicted 6-month and
+        12-month RMST gains, AUROC for true benefiters, and the regret of "RT if predicted gain
+        > 0".
     """),
     code("""
         from cohorts.simulate import write_trial
@@ -269,7 +272,8 @@ MODEL_EVALUATION = [
         ### Predicted vs true gain, and interval coverage
 
         Only a simulation knows each patient's true gain (`truth.csv`). A patient is covered when
-        the true gain lies inside the model's 90% bootstrap interval. Bootstrap intervals describe
+        the conditional true gain E[gain | inputs] lies inside the model's 90% bootstrap interval
+        (the individual gain is not what an interval from the inputs can promise to cover). Bootstrap intervals describe
         the model's estimation uncertainty, not the model's misspecification, so coverage well
         below 90% means the model is confidently wrong for some patients.
     """),

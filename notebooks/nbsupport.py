@@ -107,12 +107,18 @@ def read_truth(cohort_dir) -> pd.DataFrame:
     return truth.set_index("patient_id")
 
 
+def true_column(truth: pd.DataFrame, estimand: str) -> str:
+    """The conditional truth E[gain | inputs] (what a model estimates and its interval must
+    cover); the individual true gain for truth.csv files written before it existed."""
+    return f"cond_{estimand}" if f"cond_{estimand}" in truth.columns else f"true_{estimand}"
+
+
 def interval_coverage(table: pd.DataFrame, truth: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Share of patients whose true gain lies inside the model's interval, per estimand."""
+    """Share of patients whose true (conditional) gain lies inside the model's interval."""
     truth = truth.reindex(table.index)
     rows = []
     for k in ESTIMANDS:
-        true = truth[f"true_{k}"].to_numpy()
+        true = truth[true_column(truth, k)].to_numpy()
         lo, hi = table[f"{k}_lower"].to_numpy(), table[f"{k}_upper"].to_numpy()
         rows.append({"estimand": k, "unit": ESTIMAND_UNITS[k], "nominal": level,
                      "coverage": float(np.mean((lo <= true) & (true <= hi))),
@@ -151,7 +157,7 @@ def predicted_vs_true_figure(
     table: pd.DataFrame, truth: pd.DataFrame, estimand: str = "rmst_gain_12mo", title: str = ""
 ) -> plt.Figure:
     """Predicted against true gain with each patient's interval; red where the interval misses."""
-    true = truth.reindex(table.index)[f"true_{estimand}"].to_numpy()
+    true = truth.reindex(table.index)[true_column(truth, estimand)].to_numpy()
     est = table[estimand].to_numpy()
     lo, hi = table[f"{estimand}_lower"].to_numpy(), table[f"{estimand}_upper"].to_numpy()
     covered = (lo <= true) & (true <= hi)

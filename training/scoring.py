@@ -78,8 +78,11 @@ def _truth(cohort_dir: Path, index: pd.Index) -> pd.DataFrame | None:
     if path is None or not path.exists():
         return None
     truth = pd.read_csv(path, dtype={"patient_id": str}).set_index("patient_id")
-    # truth.csv says true_pfs_gain_6mo; models.evaluate_benefit reads pfs_gain_6mo.
-    truth = truth.rename(columns=lambda c: c.removeprefix("true_"))
+    # Score against the conditional truth E[gain | inputs] (cond_*: what a model can estimate);
+    # truth.csv files without it (older simulator versions) give the individual true_* gains.
+    prefix = "cond_" if "cond_pfs_gain_6mo" in truth.columns else "true_"
+    truth = truth[[c for c in truth.columns if c.startswith(prefix)]]
+    truth = truth.rename(columns=lambda c: c.removeprefix(prefix))
     return truth.reindex(index)
 
 

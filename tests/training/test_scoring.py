@@ -95,3 +95,14 @@ def test_drivers_are_the_surrogates_treeshap_values(champion):
             assert d["contribution_months"] == pytest.approx(round(float(reference[i, j]), 4),
                                                              abs=1e-4)
             assert abs(reference[i, j]) >= top[len(drivers) - 1] - 1e-5
+
+
+def test_truth_is_the_conditional_gain_when_the_trial_has_it(tmp_path):
+    from training.scoring import _truth
+
+    pd.DataFrame({"patient_id": ["a", "b"], "true_pfs_gain_6mo": [0.5, 0.0],
+                  "cond_pfs_gain_6mo": [0.2, 0.1], "true_rmst_gain_12mo": [3.0, 0.0],
+                  "cond_rmst_gain_12mo": [1.5, 0.5]}).to_csv(tmp_path / "truth.csv", index=False)
+    truth = _truth(tmp_path, pd.Index(["b", "a"]))
+    assert truth["pfs_gain_6mo"].tolist() == [0.1, 0.2]
+    assert truth["rmst_gain_12mo"].tolist() == [0.5, 1.5]
