@@ -126,6 +126,11 @@ def train(
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
     bootstrap: Annotated[int, typer.Option(min=10, help="Bootstrap members for intervals.")] = 50,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 2025,
+    heterogeneity_alpha: Annotated[float, typer.Option(
+        min=0.0, max=1.0,
+        help="Pre-specified one-sided level of the heterogeneity test on the hold-out; when it "
+             "is not passed every patient gets the trial's average effect (1: always serve "
+             "individual effects, not recommended).")] = 0.05,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
 ) -> None:
     """Fit, evaluate, log to MLflow, register and maybe promote a benefit model."""
@@ -133,6 +138,7 @@ def train(
 
     from rich.progress import Progress
 
+    from models.heterogeneity import HeterogeneityTest
     from training.job import TrainConfig
     from training.job import train as run_training
 
@@ -142,7 +148,7 @@ def train(
         features=[f.strip() for f in features.split(",") if f.strip()] if features else None,
         feature_table=feature_table,
         learner=learner.value, experiment=experiment, model_name=model_name, register=register,
-        folds=folds, n_bootstrap=bootstrap, seed=seed,
+        folds=folds, n_bootstrap=bootstrap, seed=seed, heterogeneity_alpha=heterogeneity_alpha,
     )
     with Progress(console=console, transient=True, disable=json_output) as progress:
         result = run_training(config, progress=progress)
@@ -157,9 +163,12 @@ def train(
         "run_id": result.run_id, "model_uri": result.model_uri, "learner": result.learner,
         "version": result.version, "promoted": result.promoted, "reason": result.reason,
         "holdout_benefit_loss": result.metrics["holdout"].get("benefit_loss"),
+        "heterogeneity": HeterogeneityTest(**{k: v for k, v in result.metrics[
+            "heterogeneity"].items() if k != "passed"}).summary(),
     }
     if json_output:
-        typer.echo(json.dumps({**summary, "average_effect": ate}))
+        typer.echo(json.dumps({**summary, "average_effect": ate,
+                               "heterogeneity": result.metrics["heterogeneity"]}))
         return
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")

@@ -229,6 +229,8 @@ MODEL_EVALUATION = [
         metrics = evaluate_cohort(loaded.uri, trial_dir)
         calibration, qini = metrics["calibration_of_benefit"], metrics["qini"]
         label = f"fresh SYNTHETIC virtual trial, n={metrics['n']}"
+        print("effect served:", bundle.gate_note() or "individual (heterogeneity shown on the "
+              "hold-out); the metrics below judge the model's own predicted gains")
         pd.Series({
             "C-for-benefit (12-month RMST gain)": metrics["c_for_benefit"],
             "Harrell C, ICI alone arm": metrics["harrell_c_ici"],

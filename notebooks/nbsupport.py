@@ -178,9 +178,16 @@ def predicted_vs_true_figure(
 
 
 def drivers_figure(importance: pd.DataFrame, top: int = 15, title: str = "") -> plt.Figure:
-    """Mean |contribution| of the top features to the predicted gain, coloured by direction."""
+    """Mean |contribution| of the top features to the predicted gain, coloured by direction.
+    A model that serves the average effect has no drivers: the figure says so."""
     top_rows = importance.head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(top_rows) + 1.5))
+    if top_rows.empty:
+        ax.text(0.5, 0.5, "no drivers: the model serves the trial's average effect",
+                ha="center", va="center")
+        ax.set_axis_off()
+        ax.set_title(title or "Features driving predicted benefit")
+        return fig
     rho = top_rows["value_vs_contribution_spearman"].fillna(0)
     colours = np.where(rho > 0, "#DD8452", "#4C72B0")
     ax.barh(top_rows.index, top_rows["mean_abs_contribution_months"], color=colours)

@@ -64,6 +64,8 @@ def model_card(loaded: LoadedModel) -> dict:
             "bootstrap_members": len(getattr(estimator, "members_", [])) or None,
             "interval_level": 1 - bundle.alpha,
             "recommendation_rule": _rule(estimator),
+            "effect": "average" if bundle.serves_average else "individual",
+            "heterogeneity": bundle.__dict__.get("heterogeneity"),
         },
         "synthetic": bundle.synthetic,
         "notice": notice(bundle.synthetic),

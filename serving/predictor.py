@@ -64,6 +64,8 @@ class Predictor:
             "training_data_fingerprint": fingerprint.get("sha256"),
             "synthetic": self.bundle.synthetic,
             "notice": notice(self.bundle.synthetic),
+            "effect": "average" if self.bundle.serves_average else "individual",
+            "heterogeneity": self.bundle.__dict__.get("heterogeneity"),
         }
         # Warm-up: builds the ensemble's compiled trees, RMST and TreeSHAP tables (~1-2 s) and
         # loads both tree kernels (one patient: the walk; several: the vectorised one) now, at
@@ -101,6 +103,9 @@ class Predictor:
             np.column_stack([columns[k], columns[f"{k}_lower"], columns[f"{k}_upper"]]))]
             for k in ESTIMANDS}
         p_benefit = _floats(columns["probability_of_benefit"])
+        gate_note = bundle.gate_note()
+        if gate_note is not None:
+            notes = [[*n, gate_note] for n in notes]
         recommendation = columns["recommendation"].tolist()
         predictions = []
         for i, pid in enumerate(X.index.tolist()):

@@ -170,6 +170,11 @@ class ModelInfo(BaseModel):
     training_data_fingerprint: str | None
     synthetic: bool
     notice: str
+    effect: Literal["individual", "average"] = Field(
+        "individual", description="individual: per-patient effects; average: heterogeneity was "
+        "not shown on held-out patients, every patient gets the trial's average effect")
+    heterogeneity: dict[str, float | int | str | bool] | None = Field(
+        None, description="the pre-specified best-linear-predictor test on held-out patients")
 
 
 class PredictResponse(BaseModel):

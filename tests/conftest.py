@@ -119,7 +119,11 @@ def trained_model(tmp_path_factory) -> TrainedModel:
     env = {"MLFLOW_TRACKING_URI": model.tracking_uri, "ABSCOPAL_TRACKING_URI": model.tracking_uri}
     with mock.patch.dict(os.environ, env):
         get_settings.cache_clear()
-        model.result = train(TrainConfig(cohort=model.cohort, folds=3, n_bootstrap=10, seed=1))
+        # heterogeneity_alpha=1: the shared champion serves individual effects whatever its
+        # gate says, so the serving tests exercise that path; the gate has its own tests
+        # (tests/training/test_heterogeneity_gate.py).
+        model.result = train(TrainConfig(cohort=model.cohort, folds=3, n_bootstrap=10, seed=1,
+                                         heterogeneity_alpha=1.0))
     get_settings.cache_clear()
     return model
 

@@ -29,6 +29,26 @@ class ModelBundle:
         self.ranges_: dict[str, tuple[float, float]] = {}
         self.surrogate_: xgb.Booster | None = None
         self.surrogate_r2_: float | None = None
+        # The heterogeneity gate (set by training): the BLP test on held-out patients and the
+        # trial's average effect, served to every patient when the test does not pass.
+        self.heterogeneity: dict | None = None
+        self.average = None  # models.average_benefit.AverageBenefit
+
+    @property
+    def serves_average(self) -> bool:
+        """True when heterogeneity was tested and not shown: no individual effects are served."""
+        gate = self.__dict__.get("heterogeneity")
+        return gate is not None and not gate["passed"] and self.__dict__.get("average") is not None
+
+    def gate_note(self) -> str | None:
+        """The sentence every response carries when the average effect is served."""
+        if not self.serves_average:
+            return None
+        gate = self.heterogeneity
+        return (f"average effect of the trial for every patient: heterogeneity was not shown on "
+                f"{gate['n']} held-out patients (best-linear-predictor test, one-sided p = "
+                f"{gate['p_value']:.2f}, pre-specified level {gate['alpha']:g}); no individual "
+                f"recommendation")
 
     @property
     def feature_names(self) -> list[str]:
@@ -91,12 +111,25 @@ class ModelBundle:
         return [n for n, i in self.feature_info.items() if i["group"] == "clinical (as given)"]
 
     # --- predictions ---------------------------------------------------------------------------
+    def served_gain(self, X: pd.DataFrame, estimand: str) -> np.ndarray:
+        """The gain this model serves (the average when the gate did not pass): what selection,
+        promotion and evaluation judge."""
+        if self.serves_average:
+            return np.full(len(X), self.average.columns_[estimand])
+        return np.asarray(self.estimator.effect(X, estimand=estimand), dtype=float)
+
     def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """PREDICTION_COLUMNS per patient (index = patient_id)."""
+        if self.serves_average:
+            return pd.DataFrame(self.average.benefit_columns(len(X)), index=X.index,
+                                columns=PREDICTION_COLUMNS)
         out = self.estimator.predict_benefit(X, alpha=self.alpha)
         return out[PREDICTION_COLUMNS]
 
     def survival_curves(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.serves_average:
+            return SURVIVAL_GRID_MONTHS, *self.average.predict_survival(len(X),
+                                                                        SURVIVAL_GRID_MONTHS)
         s0, s1 = self.estimator.predict_survival(X, SURVIVAL_GRID_MONTHS)
         return SURVIVAL_GRID_MONTHS, s0, s1
 
@@ -111,7 +144,7 @@ class ModelBundle:
         calls. Values are identical.
         """
         both = getattr(self.estimator, "benefit_columns", None)
-        if both is None:
+        if both is None or self.serves_average:
             table = self.predict_frame(X)
             return ({c: table[c].to_numpy() for c in PREDICTION_COLUMNS},
                     *self.survival_curves(X))
@@ -131,7 +164,7 @@ class ModelBundle:
 
     def drivers(self, X: pd.DataFrame, top_k: int = 5) -> list[list[dict]]:
         """The features pushing each patient's predicted RMST gain up or down most (TreeSHAP)."""
-        if self.surrogate_ is None:
+        if self.surrogate_ is None or self.serves_average:
             return [[] for _ in range(len(X))]
         inputs = X.to_numpy(dtype=float)
         contribs = self.explainer().shap_values(inputs)

@@ -17,7 +17,9 @@ import pandas as pd
 from rich.progress import Progress
 
 from abscopal.settings import get_settings
+from models.average_benefit import AverageBenefit
 from models.base import ESTIMANDS
+from models.heterogeneity import HETEROGENEITY_ALPHA, HeterogeneityTest, blp_test
 from models.recommend import RecommendationRule
 from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
 from training.data import TrainingData, load_training_data
@@ -45,6 +47,7 @@ class TrainConfig:
     n_bootstrap: int = 50
     holdout_fraction: float = 0.25
     seed: int = 2025
+    heterogeneity_alpha: float = HETEROGENEITY_ALPHA  # pre-specified level of the gate
 
 
 @dataclass
@@ -102,6 +105,14 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         ).fit(train_part.Y, train_part.T, train_part.X)
         bundle = _make_bundle(estimator, data, chosen)
         bundle.fit_explainer(train_part.X)
+        gate = heterogeneity_gate(estimator, holdout, data.T.mean(), config.heterogeneity_alpha)
+        bundle.heterogeneity = gate.to_dict()
+        bundle.average = AverageBenefit(alpha=bundle.alpha, rule=estimator.rule).fit(data.Y,
+                                                                                     data.T)
+        mlflow.log_dict(gate.to_dict(), "heterogeneity.json")
+        mlflow.log_metrics({"heterogeneity_p_value": gate.p_value,
+                            "heterogeneity_passed": float(gate.passed)})
+        mlflow.set_tag("abscopal.effect", "individual" if gate.passed else "average")
         holdout_metrics = evaluate_holdout(bundle, holdout)
         mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout_metrics.items()
                             if isinstance(v, (int, float)) and np.isfinite(v)})
@@ -111,6 +122,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
 
     result = TrainResult(run_id=run.info.run_id, model_uri=info.model_uri, learner=chosen,
                          metrics={"average_effect": ate, "holdout": holdout_metrics,
+                                  "heterogeneity": gate.to_dict(),
                                   "cv": {n: r["metrics"] for n, r in cv.items()}})
     if config.register:
         version, promoted, reason = register_and_promote(
@@ -158,11 +170,29 @@ def cross_validate(
     return out
 
 
+def heterogeneity_gate(estimator, holdout: TrainingData, propensity: float,
+                       alpha: float = HETEROGENEITY_ALPHA) -> HeterogeneityTest:
+    """The pre-specified BLP test (models.heterogeneity) of the fitted model on the hold-out.
+
+    The pseudo-outcome is doubly robust with the model's own arm curves as outcome models (fitted
+    on the other patients, so valid on these) and the trial's randomisation probability.
+    """
+    from models.base import BENEFIT_GRID_MONTHS, benefit_from_curves
+    from models.pseudo_outcomes import aipw_pseudo_outcomes, ipcw_outcomes
+
+    s0, s1 = estimator.predict_survival(holdout.X, BENEFIT_GRID_MONTHS)
+    time, event = holdout.Y["time"].to_numpy(float), holdout.Y["event"].to_numpy(int)
+    arm = holdout.T.to_numpy(int)
+    psi = aipw_pseudo_outcomes(ipcw_outcomes(time, event, arm), arm, s0, s1, propensity)
+    gain = benefit_from_curves(s0, s1)[SELECTION_ESTIMAND]
+    return blp_test(psi[SELECTION_ESTIMAND].to_numpy(), gain, SELECTION_ESTIMAND, alpha)
+
+
 def evaluate_holdout(bundle, holdout: TrainingData) -> dict:
     from models import evaluate_benefit
 
     psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
-    gain = bundle.estimator.effect(holdout.X, estimand=SELECTION_ESTIMAND)
+    gain = bundle.served_gain(holdout.X, SELECTION_ESTIMAND)
     metrics = evaluate_benefit(bundle.estimator, holdout.Y, holdout.T, holdout.X)
     metrics["benefit_loss"] = benefit_loss(psi, gain)
     metrics["n"] = holdout.n

@@ -66,4 +66,4 @@ def champion_holdout_loss(model_uri: str, holdout: TrainingData) -> tuple[float 
         return None, f"features absent from this cohort: {missing[:10]}"
     X = holdout.available[bundle.feature_names]
     psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
-    return benefit_loss(psi, bundle.estimator.effect(X, estimand=SELECTION_ESTIMAND)), ""
+    return benefit_loss(psi, bundle.served_gain(X, SELECTION_ESTIMAND)), ""

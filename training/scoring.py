@@ -43,7 +43,7 @@ def evaluate_cohort(
     truth = _truth(Path(cohort_path), X.index)
     metrics = evaluate_benefit(bundle.estimator, trial.Y, trial.T, X, truth=truth)
     psi = pseudo_outcomes(trial.Y, trial.T)[SELECTION_ESTIMAND]
-    metrics["benefit_loss"] = benefit_loss(psi, bundle.estimator.effect(X, SELECTION_ESTIMAND))
+    metrics["benefit_loss"] = benefit_loss(psi, bundle.served_gain(X, SELECTION_ESTIMAND))
     metrics["average_predicted_gain"] = average_predicted_gain(bundle.estimator, X, bundle.alpha)
     table = bundle.predict_frame(X)
     shares = table["recommendation"].value_counts(normalize=True)

@@ -1,0 +1,72 @@
+"""The trial's average effect, served to every patient when heterogeneity is not shown.
+
+Kaplan-Meier per arm: S(t) on any grid, S at 6 and 12 months with Greenwood variances, the
+12-month RMST with its variance (``models.metrics.average.km_rmst``); differences get Wald
+intervals (arms independent). P(average RMST gain >= MCID) comes from the same normal sampling
+distribution as the interval. The recommendation is ``uncertain`` for everyone: an average
+effect says nothing about which patient gains, so no individual recommendation is made (the
+decision rests on the trial's average effect, its interval and the clinician).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from lifelines import KaplanMeierFitter
+from scipy.stats import norm
+
+from models.base import ESTIMANDS, PREDICTION_COLUMNS, RMST_HORIZON_MONTHS
+from models.metrics.average import km_rmst
+from models.recommend import RecommendationRule
+
+
+def _greenwood(kmf: KaplanMeierFitter, t: float) -> tuple[float, float]:
+    """S(t) and its Greenwood variance S^2 sum_{t_i <= t} d_i / (Y_i (Y_i - d_i))."""
+    s = float(kmf.survival_function_at_times(t).iloc[0])
+    tab = kmf.event_table
+    tab = tab[(tab["observed"] > 0) & (tab.index <= t)]
+    d, y = tab["observed"].to_numpy(float), tab["at_risk"].to_numpy(float)
+    ok = y > d
+    return s, s**2 * float(np.sum(d[ok] / (y[ok] * (y[ok] - d[ok]))))
+
+
+class AverageBenefit:
+    """Fit on a randomised trial's (Y, T); gives every patient the same PREDICTION_COLUMNS."""
+
+    def __init__(self, alpha: float = 0.1, rule: RecommendationRule | None = None):
+        self.alpha = alpha
+        self.rule = rule
+
+    def fit(self, Y: pd.DataFrame, T) -> AverageBenefit:
+        time = np.asarray(Y["time"], float)
+        event = np.asarray(Y["event"], int)
+        arm = np.asarray(T, int)
+        self.km_ = [KaplanMeierFitter().fit(time[arm == a], event[arm == a]) for a in (0, 1)]
+        z = norm.ppf(1 - self.alpha / 2)
+        col: dict[str, float] = {}
+        est, se = {}, {}
+        for h, k in ((6.0, "pfs_gain_6mo"), (12.0, "pfs_gain_12mo")):
+            (s0, v0), (s1, v1) = (_greenwood(km, h) for km in self.km_)
+            col[f"s_ici_{h:.0f}mo"], col[f"s_rt_ici_{h:.0f}mo"] = s0, s1
+            est[k], se[k] = s1 - s0, np.sqrt(v0 + v1)
+        (r0, v0), (r1, v1) = (km_rmst(time[arm == a], event[arm == a], RMST_HORIZON_MONTHS)
+                              for a in (0, 1))
+        est["rmst_gain_12mo"], se["rmst_gain_12mo"] = r1 - r0, np.sqrt(v0 + v1)
+        for k in ESTIMANDS:
+            col[k] = est[k]
+            col[f"{k}_lower"], col[f"{k}_upper"] = est[k] - z * se[k], est[k] + z * se[k]
+        rule = self.rule or RecommendationRule()
+        k = "rmst_gain_12mo"
+        p = float(norm.sf((rule.mcid - est[k]) / max(se[k], 1e-12)))  # P(gain >= MCID)
+        col["probability_of_benefit"] = p
+        self.columns_ = col
+        return self
+
+    def benefit_columns(self, n: int) -> dict[str, np.ndarray]:
+        out = {c: np.full(n, v) for c, v in self.columns_.items()}
+        out["recommendation"] = np.full(n, "uncertain", dtype=object)
+        return {c: out[c] for c in PREDICTION_COLUMNS}
+
+    def predict_survival(self, n: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s0, s1 = (km.survival_function_at_times(times).to_numpy(float) for km in self.km_)
+        return np.tile(s0, (n, 1)), np.tile(s1, (n, 1))

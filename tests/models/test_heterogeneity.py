@@ -1,0 +1,49 @@
+"""The heterogeneity gate's test and the average effect it serves when the test fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import KaplanMeierFitter
+
+from models.average_benefit import AverageBenefit
+from models.heterogeneity import blp_test
+
+
+def test_calibrated_heterogeneous_predictions_pass():
+    rng = np.random.default_rng(0)
+    tau = rng.normal(2.0, 1.5, 3000)
+    psi = tau + rng.normal(0, 8.0, 3000)  # pseudo-outcomes are noisy, unbiased
+    t = blp_test(psi, tau)
+    assert t.passed and t.slope == pytest.approx(1.0, abs=0.3) and t.average == pytest.approx(
+        2.0, abs=0.4)
+
+
+def test_constant_or_uninformative_predictions_fail_at_the_stated_rate():
+    rng = np.random.default_rng(1)
+    assert not blp_test(rng.normal(2, 8, 500), np.full(500, 2.0)).passed  # constant: p = 1
+    # predictions unrelated to a homogeneous effect: rejected in about 5% of trials, not more
+    rejected = [blp_test(2.0 + rng.normal(0, 8, 400), rng.normal(2, 1, 400)).passed
+                for _ in range(400)]
+    assert 0.02 <= np.mean(rejected) <= 0.09
+
+
+def test_average_benefit_is_the_kaplan_meier_difference_with_a_wald_interval():
+    rng = np.random.default_rng(2)
+    n = 600
+    arm = np.arange(n) % 2
+    t_true = rng.exponential(np.where(arm == 1, 6.0, 3.0))
+    cens = rng.uniform(2, 30, n)
+    y = pd.DataFrame({"time": np.minimum(t_true, cens), "event": (t_true <= cens).astype(int)})
+    avg = AverageBenefit(alpha=0.1).fit(y, arm)
+    cols = avg.benefit_columns(3)
+    km = [KaplanMeierFitter().fit(y["time"][arm == a], y["event"][arm == a]) for a in (0, 1)]
+    s6 = [float(k.survival_function_at_times(6.0).iloc[0]) for k in km]
+    np.testing.assert_allclose(cols["pfs_gain_6mo"], s6[1] - s6[0])
+    assert (cols["pfs_gain_6mo_lower"] < cols["pfs_gain_6mo"]).all()
+    assert (cols["rmst_gain_12mo_lower"] > 1.0).all()  # a clear 2-3 month average gain
+    assert (cols["probability_of_benefit"] > 0.95).all()
+    assert set(cols["recommendation"]) == {"uncertain"}  # nothing individual
+    s0, s1 = avg.predict_survival(3, np.array([0.0, 6.0]))
+    np.testing.assert_allclose(s1[:, 1] - s0[:, 1], cols["pfs_gain_6mo"])

@@ -1,0 +1,36 @@
+"""The heterogeneity gate end to end: a trial the size of PEMBRO-RT cannot support individual
+effects, so the model serves the trial's average effect and recommends nothing individual."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cohorts.simulate import write_trial
+from training.job import TrainConfig, train
+from training.loading import load_model
+
+
+@pytest.mark.slow
+def test_a_72_patient_trial_serves_the_average_and_no_individual_recommendation(tmp_path):
+    write_trial(tmp_path / "trial", n_patients=72, seed=3)
+    result = train(TrainConfig(cohort=tmp_path / "trial", folds=3, n_bootstrap=10, seed=3))
+    gate = result.metrics["heterogeneity"]
+    assert gate["n"] == 18 and not gate["passed"]
+    bundle = load_model(result.model_uri).bundle
+    assert bundle.serves_average
+    write_trial(tmp_path / "new", n_patients=200, seed=30)
+    from cohorts import read_cohort
+    from features import raw_inputs_from_cohort
+
+    X = bundle.features_for(raw_inputs_from_cohort(read_cohort(tmp_path / "new")))
+    table = bundle.predict_frame(X)
+    assert (table["recommendation"] == "uncertain").mean() >= 0.9
+    assert table["rmst_gain_12mo"].nunique() == 1  # one average effect for everyone
+    ate = result.metrics["average_effect"]
+    assert table["rmst_gain_12mo"].iloc[0] == pytest.approx(ate["rmst_difference"])
+    assert bundle.drivers(X) == [[] for _ in range(len(X))]
+    months, s0, s1 = bundle.survival_curves(X)
+    assert np.allclose(s0, s0[0]) and np.allclose(s1, s1[0])  # the arms' Kaplan-Meier curves
+    assert s0.shape == (len(X), len(months))
+    assert "average effect" in bundle.gate_note()
