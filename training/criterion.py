@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from models.base import ESTIMANDS
 from models.pseudo_outcomes import ipcw_outcomes
@@ -42,8 +43,25 @@ def benefit_loss(pseudo_outcome, predicted_gain) -> float:
     return float(np.mean((np.asarray(pseudo_outcome) - np.asarray(predicted_gain)) ** 2))
 
 
+PROMOTION_ALPHA = 0.05  # one-sided level of the paired promotion test (pre-specified)
+
+
 def paired_difference(pseudo_outcome, gain_a, gain_b) -> tuple[float, float]:
     """Loss(a) - loss(b) and its standard error over the same patients."""
     psi = np.asarray(pseudo_outcome)
     d = (psi - np.asarray(gain_a)) ** 2 - (psi - np.asarray(gain_b)) ** 2
     return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def promotion_test(pseudo_outcome, new_gain, champion_gain,
+                   alpha: float = PROMOTION_ALPHA) -> tuple[bool, float, float, float]:
+    """Is the new model's benefit loss lower than the champion's on the same patients?
+
+    Paired one-sided z-test of H0: loss(new) >= loss(champion). Returns (promote, difference,
+    its standard error, p-value); with fewer than 10 patients nothing is promoted.
+    """
+    if len(np.asarray(pseudo_outcome)) < 10:
+        return False, float("nan"), float("nan"), 1.0
+    diff, se = paired_difference(pseudo_outcome, new_gain, champion_gain)
+    p = float(norm.cdf(diff / se)) if se > 0 else (0.0 if diff < 0 else 1.0)
+    return p < alpha, diff, se, p

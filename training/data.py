@@ -58,6 +58,19 @@ class TrainingData:
             out[f"events_{name}"] = int(self.Y["event"].values[mask].sum())
         return out
 
+    def record_hashes(self) -> list[str]:
+        """One short sha256 per patient record (id, arm, time, event): what "this patient was in
+        that model's training set" is checked with, without storing patient ids. The outcome is
+        part of the record, so another trial that reuses the same ids does not collide."""
+        return sorted(self.record_hashes_in_order())
+
+    def record_hashes_in_order(self) -> list[str]:
+        """``record_hashes`` in row order."""
+        rows = zip(self.Y.index.astype(str), self.T.to_numpy(), self.Y["time"].to_numpy(),
+                   self.Y["event"].to_numpy(), strict=True)
+        return [hashlib.sha256(f"{pid}|{int(a)}|{float(t)!r}|{int(e)}".encode()).hexdigest()[:20]
+                for pid, a, t, e in rows]
+
     def subset(self, index: np.ndarray) -> TrainingData:
         return TrainingData(
             Y=self.Y.iloc[index], T=self.T.iloc[index], X=self.X.iloc[index],

@@ -67,7 +67,7 @@ class TrainResult:
 def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResult:
     from models import make_learner
     from models.metrics import average_effect
-    from training.registry import register_and_promote
+    from training.registry import register_and_promote, training_key
     from training.tracking import configure, experiment_id
 
     settings = get_settings()
@@ -104,6 +104,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
             feature_timepoints={c: i["timepoint"] for c, i in data.feature_info.items()},
         ).fit(train_part.Y, train_part.T, train_part.X)
         bundle = _make_bundle(estimator, data, chosen)
+        bundle.training["record_hashes"] = train_part.record_hashes()
         bundle.fit_explainer(train_part.X)
         gate = heterogeneity_gate(estimator, holdout, data.T.mean(), config.heterogeneity_alpha)
         bundle.heterogeneity = gate.to_dict()
@@ -125,9 +126,13 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
                                   "heterogeneity": gate.to_dict(),
                                   "cv": {n: r["metrics"] for n, r in cv.items()}})
     if config.register:
+        key = training_key(data.fingerprint(), {
+            **{k: v for k, v in asdict(config).items() if k not in ("cohort", "feature_table",
+                                                                    "experiment", "register")},
+            "mcid_months": settings.mcid_months, "model_name": model_name})
         version, promoted, reason = register_and_promote(
             client, settings, info.model_uri, run.info.run_id, model_name,
-            new_loss=holdout_metrics["benefit_loss"], holdout=holdout,
+            new_gain=bundle.served_gain(holdout.X, SELECTION_ESTIMAND), holdout=holdout, key=key,
         )
         result.version, result.promoted, result.reason = version, promoted, reason
     else:

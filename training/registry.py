@@ -1,15 +1,40 @@
-"""Register a model version and move the champion alias only when the new version is better."""
+"""Register a model version and move the champion alias only when the new version is better.
+
+Better means: a lower benefit loss (of the gain each model serves) on the same held-out patients,
+shown by a paired one-sided test at a pre-specified level (``criterion.promotion_test``), on
+patients that neither model was trained on (each version stores hashes of its training records,
+``TrainingData.record_hashes``). Retraining on identical data with identical settings does not
+register a second, identical version.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import mlflow
+import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from abscopal.settings import Settings
-from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
+from training.criterion import (
+    SELECTION_ESTIMAND,
+    benefit_loss,
+    promotion_test,
+    pseudo_outcomes,
+)
 from training.data import TrainingData
 from training.tracking import store_lock
+
+TRAINING_KEY_TAG = "training_key"
+
+
+def training_key(fingerprint: dict, settings: dict) -> str:
+    """Identity of a training: the exact data (fingerprint) and every setting that shapes it."""
+    blob = json.dumps({"data": fingerprint.get("sha256"), "settings": settings}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def register_and_promote(
@@ -19,18 +44,26 @@ def register_and_promote(
     run_id: str,
     name: str,
     *,
-    new_loss: float,
+    new_gain: np.ndarray,
     holdout: TrainingData,
+    key: str,
 ) -> tuple[str, bool, str]:
     """Returns (version, promoted, reason). A failure deletes the half-made version."""
     alias = settings.champion_alias
     with store_lock(settings.tracking_uri):
+        duplicate = _version_with_key(client, name, key)
+        if duplicate is not None:
+            return duplicate, False, (f"not registered: version {duplicate} was trained on the "
+                                      f"identical data with identical settings")
         version = mlflow.register_model(model_uri, name, await_registration_for=0).version
         try:
-            client.set_model_version_tag(name, version, "holdout_benefit_loss", f"{new_loss:.6g}")
+            client.set_model_version_tag(name, version, TRAINING_KEY_TAG, key)
+            psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
+            client.set_model_version_tag(name, version, "holdout_benefit_loss",
+                                         f"{benefit_loss(psi, new_gain):.6g}")
             client.set_model_version_tag(name, version, "synthetic",
                                          str(holdout.synthetic).lower())
-            promoted, reason = _decide(client, name, alias, new_loss, holdout)
+            promoted, reason = _decide(client, name, alias, new_gain, holdout)
             if promoted:
                 client.set_registered_model_alias(name, alias, version)
             client.set_model_version_tag(name, version, "promotion", reason)
@@ -40,30 +73,51 @@ def register_and_promote(
     return str(version), promoted, reason
 
 
-def _decide(client, name, alias, new_loss, holdout) -> tuple[bool, str]:
+def _version_with_key(client: MlflowClient, name: str, key: str) -> str | None:
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    for v in versions:
+        if v.tags.get(TRAINING_KEY_TAG) == key:
+            return str(v.version)
+    return None
+
+
+def _decide(client, name, alias, new_gain, holdout) -> tuple[bool, str]:
     try:
         champion = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return True, f"no {alias} yet: this version becomes {alias}"
-    champion_loss, why_not = champion_holdout_loss(f"models:/{name}@{alias}", holdout)
-    if champion_loss is None:
+    champion_gain, why_not, usable = champion_holdout_gain(f"models:/{name}@{alias}", holdout)
+    if champion_gain is None:
         return False, (f"kept {alias} v{champion.version}: it cannot be scored on this cohort "
                        f"({why_not}); use another --model-name for a different cohort")
-    if new_loss < champion_loss:
-        return True, (f"promoted: held-out benefit loss {new_loss:.4g} < {alias} "
-                      f"v{champion.version}'s {champion_loss:.4g} on the same patients")
-    return False, (f"kept {alias} v{champion.version}: its held-out benefit loss "
-                   f"{champion_loss:.4g} <= this version's {new_loss:.4g} on the same patients")
+    psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
+    n = int(usable.sum())
+    promote, diff, se, p = promotion_test(psi[usable], np.asarray(new_gain)[usable],
+                                          champion_gain[usable])
+    versus = (f"held-out benefit loss difference {diff:.4g} (s.e. {se:.3g}, one-sided p = "
+              f"{p:.3g}) on {n} patients neither model was trained on")
+    if promote:
+        return True, f"promoted over {alias} v{champion.version}: {versus}"
+    return False, f"kept {alias} v{champion.version}: not shown better, {versus}"
 
 
-def champion_holdout_loss(model_uri: str, holdout: TrainingData) -> tuple[float | None, str]:
-    """The champion's benefit loss on this run's held-out patients, with its own features."""
+def champion_holdout_gain(model_uri: str, holdout: TrainingData,
+                          ) -> tuple[np.ndarray | None, str, np.ndarray]:
+    """The champion's served gain on this run's held-out patients, with its own features, and
+    which of them the champion was not trained on."""
     bundle = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
+    usable = np.ones(holdout.n, bool)
     if bundle.training.get("endpoint") != holdout.endpoint:
-        return None, f"it predicts {bundle.training.get('endpoint')}, not {holdout.endpoint}"
+        why = f"it predicts {bundle.training.get('endpoint')}, not {holdout.endpoint}"
+        return None, why, usable
     missing = [f for f in bundle.feature_names if f not in holdout.available.columns]
     if missing:
-        return None, f"features absent from this cohort: {missing[:10]}"
+        return None, f"features absent from this cohort: {missing[:10]}", usable
+    seen = set(bundle.training.get("record_hashes") or ())
+    hashes = holdout.record_hashes_in_order()
+    usable = np.array([h not in seen for h in hashes])
     X = holdout.available[bundle.feature_names]
-    psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
-    return benefit_loss(psi, bundle.served_gain(X, SELECTION_ESTIMAND)), ""
+    return bundle.served_gain(X, SELECTION_ESTIMAND), "", usable

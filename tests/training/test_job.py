@@ -6,18 +6,22 @@ import subprocess
 import sys
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import write_small_trial
 from training import job, registry
-from training.data import TrainingDataError
+from training.criterion import SELECTION_ESTIMAND, pseudo_outcomes
+from training.data import TrainingDataError, load_training_data
 from training.job import TrainConfig, train
+from training.split import holdout_split
 
 
 def fast_config(cohort, **overrides) -> TrainConfig:
-    return TrainConfig(cohort=cohort, learner="risk", folds=3, n_bootstrap=10, seed=3, **overrides)
+    return TrainConfig(**{"cohort": cohort, "learner": "risk", "folds": 3, "n_bootstrap": 10,
+                          "seed": 3, **overrides})
 
 
 def test_training_run_is_complete(champion):
@@ -49,18 +53,45 @@ def test_pyfunc_returns_full_prediction(champion):
     assert (out["pfs_gain_6mo_lower"] <= out["pfs_gain_6mo_upper"]).all()
 
 
-def test_promotion_needs_a_better_holdout_loss(tmp_path, monkeypatch):
+def test_promotion_needs_a_significantly_better_holdout_loss(tmp_path, monkeypatch):
     cohort = write_small_trial(tmp_path / "t.csv", n=200)
     first = train(fast_config(cohort))
     assert first.promoted
-    monkeypatch.setattr(registry, "champion_holdout_loss", lambda uri, holdout: (1e-9, ""))
-    second = train(fast_config(cohort))
-    assert not second.promoted and "kept champion v1" in second.reason
-    monkeypatch.setattr(registry, "champion_holdout_loss", lambda uri, holdout: (1e9, ""))
-    third = train(fast_config(cohort))
-    assert third.promoted and third.version == "3"
+    # identical data and settings: no second, identical version
+    again = train(fast_config(cohort))
+    assert again.version == "1" and not again.promoted and "identical" in again.reason
+
+    def champion(gain):
+        def score(uri, holdout):
+            return gain(holdout), "", np.ones(holdout.n, bool)
+        return score
+
+    # a champion that predicts every held-out pseudo-outcome exactly cannot be beaten
+    monkeypatch.setattr(registry, "champion_holdout_gain", champion(
+        lambda h: pseudo_outcomes(h.Y, h.T)[SELECTION_ESTIMAND].to_numpy()))
+    second = train(fast_config(cohort, seed=4))
+    assert not second.promoted and "kept champion v1: not shown better" in second.reason
+    # a far-off champion loses the paired one-sided test
+    monkeypatch.setattr(registry, "champion_holdout_gain", champion(
+        lambda h: np.full(h.n, 1e3)))
+    third = train(fast_config(cohort, seed=5))
+    assert third.promoted and third.version == "3" and "one-sided p" in third.reason
     alias = MlflowClient().get_model_version_by_alias("rt-benefit", "champion")
     assert str(alias.version) == "3"
+
+
+def test_champion_is_scored_only_on_patients_it_was_not_trained_on(tmp_path):
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    first = train(fast_config(cohort))
+    data = load_training_data(cohort)
+    old_train, _ = holdout_split(data, 0.25, 3)
+    _, new_hold = holdout_split(data, 0.25, 4)  # another seed: overlaps the old training part
+    holdout = data.subset(new_hold)
+    gain, why, usable = registry.champion_holdout_gain(first.model_uri, holdout)
+    assert why == "" and len(gain) == holdout.n
+    expected = ~np.isin(new_hold, old_train)
+    assert 0 < expected.sum() < holdout.n
+    np.testing.assert_array_equal(usable, expected)
 
 
 def test_failure_leaves_a_failed_run_and_no_model(tmp_path, monkeypatch):
