@@ -9,13 +9,13 @@ Model (per patient i, arm a in {0 = ICI alone, 1 = RT then ICI}; docs/virtual-tr
 - the others progress fast: log-normal with log-median mu(i) from observed prognostic factors.
 - RT acts through an effect size e(i) >= 0: coldness (Huang et al., Nat Cancer 2025: cold tumours
   gain most) times a log-normal factor of the unobserved RT-specific biology ``R`` (irradiated
-  site and dose, HLA). RT *delays* the progression of non-responders by ``delay_months`` x e(i)
-  (local control of the irradiated lesion, abscopal delay_months; additive, so the arms' hazards
-  converge later), adds ``responder_logit`` x e(i) to the durable-response logit, and raises
-  transient responses at 12 weeks.
-  An additive delay moves a fast-progressing arm's median a long way (1.9 -> 5-6 months) while
-  the later hazards, and so the hazard ratio, stay close: that is how PEMBRO-RT's medians
-  (1.9 vs 6.6) coexist with its HR 0.71 (Theelen et al., JAMA Oncol 2019).
+  site and dose, HLA). RT *delays* every non-responder progression that would come after the
+  first restaging scan by ``delay_months`` x e(i) months (local control of the irradiated
+  lesion, abscopal slowing; progression visible at the first scan is not prevented), adds
+  ``responder_logit`` x e(i) to the durable-response logit, and raises transient responses at
+  12 weeks. The delay moves the RT arm's median a long way (1.9 -> ~5.9 months) while early
+  hazards match and later ones catch up, so the hazard ratio stays near 0.6-0.7: how PEMBRO-RT's
+  medians (1.9 vs 6.6) coexist with its HR 0.71 (Theelen et al., JAMA Oncol 2019).
 
 Both arms share the patient's random numbers (common random numbers), so the ``null`` scenario
 gives identical potential outcomes and every scenario's per-patient gain is well defined.

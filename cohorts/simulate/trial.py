@@ -144,7 +144,7 @@ def simulate_trial(n_patients: int, seed: int, scenario: str = "published") -> S
                           observed=observed_for_truth)
 
 
-MAF_FLAGS = ("stk11_mut", "keap1_mut", "egfr_mut", "kras_mut", "tp53_mut")
+MAF_FLAGS = tuple(f"{gene}_mut" for gene in covariates.DRIVER_FLAGS)  # empty without a MAF
 SCALAR_ESTIMANDS = ("s_ici_6mo", "s_rt_ici_6mo", "s_ici_12mo", "s_rt_ici_12mo", "rmst_ici_12mo",
                     "rmst_rt_ici_12mo")
 GAINS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
