@@ -16,18 +16,8 @@ from lifelines import KaplanMeierFitter
 from scipy.stats import norm
 
 from models.base import ESTIMANDS, PREDICTION_COLUMNS, RMST_HORIZON_MONTHS
-from models.metrics.average import km_rmst
+from models.metrics.average import km_rmst, km_survival_with_variance
 from models.recommend import RecommendationRule
-
-
-def _greenwood(kmf: KaplanMeierFitter, t: float) -> tuple[float, float]:
-    """S(t) and its Greenwood variance S^2 sum_{t_i <= t} d_i / (Y_i (Y_i - d_i))."""
-    s = float(kmf.survival_function_at_times(t).iloc[0])
-    tab = kmf.event_table
-    tab = tab[(tab["observed"] > 0) & (tab.index <= t)]
-    d, y = tab["observed"].to_numpy(float), tab["at_risk"].to_numpy(float)
-    ok = y > d
-    return s, s**2 * float(np.sum(d[ok] / (y[ok] * (y[ok] - d[ok]))))
 
 
 class AverageBenefit:
@@ -42,11 +32,12 @@ class AverageBenefit:
         event = np.asarray(Y["event"], int)
         arm = np.asarray(T, int)
         self.km_ = [KaplanMeierFitter().fit(time[arm == a], event[arm == a]) for a in (0, 1)]
+        by_arm = [(time[arm == a], event[arm == a]) for a in (0, 1)]
         z = norm.ppf(1 - self.alpha / 2)
         col: dict[str, float] = {}
         est, se = {}, {}
         for h, k in ((6.0, "pfs_gain_6mo"), (12.0, "pfs_gain_12mo")):
-            (s0, v0), (s1, v1) = (_greenwood(km, h) for km in self.km_)
+            (s0, v0), (s1, v1) = (km_survival_with_variance(t, e, h) for t, e in by_arm)
             col[f"s_ici_{h:.0f}mo"], col[f"s_rt_ici_{h:.0f}mo"] = s0, s1
             est[k], se[k] = s1 - s0, np.sqrt(v0 + v1)
         (r0, v0), (r1, v1) = (km_rmst(time[arm == a], event[arm == a], RMST_HORIZON_MONTHS)

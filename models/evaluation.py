@@ -17,6 +17,7 @@ from models.metrics import (
     qini_curve,
     spearman,
 )
+from models.metrics.average import km_survival_with_variance
 from models.pseudo_outcomes import arm_means_from_curves
 
 
@@ -35,6 +36,24 @@ def _true_gains(truth, n: int) -> dict[str, np.ndarray]:
         if len(gain) != n or not np.isfinite(gain).all():
             raise ValueError(f"truth must hold {n} finite true values of {k}; got {len(gain)}")
         out[k] = gain
+    return out
+
+
+def survival_calibration(time, event, arm, s0: np.ndarray, s1: np.ndarray,
+                         horizons=(6.0, 12.0)) -> dict:
+    """Per arm and horizon: the mean predicted S(t) of every patient under that arm against the
+    arm's Kaplan-Meier S(t) with its 95% Greenwood interval (randomisation makes the arm's
+    patients a sample of all). Curves are on BENEFIT_GRID_MONTHS."""
+    out = {}
+    for a, name, s in ((0, "ici", s0), (1, "rt_ici", s1)):
+        for h in horizons:
+            j = int(np.flatnonzero(np.isclose(BENEFIT_GRID_MONTHS, h))[0])
+            km, var = km_survival_with_variance(time[arm == a], event[arm == a], h)
+            half = 1.959964 * np.sqrt(var)
+            out[f"{name}_{h:.0f}mo"] = {
+                "mean_predicted": float(np.mean(s[:, j])), "kaplan_meier": km,
+                "km_lower": max(km - half, 0.0), "km_upper": min(km + half, 1.0),
+                "inside_km_ci": bool(abs(np.mean(s[:, j]) - km) <= half)}
     return out
 
 
@@ -72,6 +91,7 @@ def evaluate_benefit(model, Y: pd.DataFrame, T, X: pd.DataFrame, truth=None) -> 
         "qini": qini_curve(time, event, arm, g6),
         "average_effect": average_effect(time, event, arm),
         "mean_predicted": {k: float(np.mean(v)) for k, v in gains.items()},
+        "survival_calibration": survival_calibration(time, event, arm, s0, s1),
     }
     if truth is not None:
         true = _true_gains(truth, len(time))

@@ -36,6 +36,19 @@ def km_rmst(time: np.ndarray, event: np.ndarray, horizon: float) -> tuple[float,
     return rmst, var
 
 
+def km_survival_with_variance(time: np.ndarray, event: np.ndarray, t: float,
+                              ) -> tuple[float, float]:
+    """Kaplan-Meier S(t) (lifelines) and its Greenwood variance
+    S(t)^2 sum_{t_i <= t} d_i / (Y_i (Y_i - d_i))."""
+    kmf = KaplanMeierFitter().fit(time, event)
+    s = float(kmf.survival_function_at_times(t).iloc[0])
+    tab = kmf.event_table
+    tab = tab[(tab["observed"] > 0) & (tab.index <= t)]
+    d, y = tab["observed"].to_numpy(float), tab["at_risk"].to_numpy(float)
+    ok = y > d
+    return s, s**2 * float(np.sum(d[ok] / (y[ok] * (y[ok] - d[ok]))))
+
+
 def average_effect(
     time: np.ndarray, event: np.ndarray, arm: np.ndarray, horizon: float = RMST_HORIZON_MONTHS
 ) -> dict:

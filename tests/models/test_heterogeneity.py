@@ -47,3 +47,24 @@ def test_average_benefit_is_the_kaplan_meier_difference_with_a_wald_interval():
     assert set(cols["recommendation"]) == {"uncertain"}  # nothing individual
     s0, s1 = avg.predict_survival(3, np.array([0.0, 6.0]))
     np.testing.assert_allclose(s1[:, 1] - s0[:, 1], cols["pfs_gain_6mo"])
+
+
+def test_survival_calibration_compares_mean_predicted_with_kaplan_meier():
+    from models.base import BENEFIT_GRID_MONTHS
+    from models.evaluation import survival_calibration
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    arm = np.arange(n) % 2
+    t_true = rng.exponential(np.where(arm == 1, 8.0, 4.0))
+    cens = rng.uniform(6, 30, n)
+    time, event = np.minimum(t_true, cens), (t_true <= cens).astype(int)
+    # the true curves (what a calibrated model predicts) and a pessimistic model
+    s0 = np.tile(np.exp(-BENEFIT_GRID_MONTHS / 4.0), (n, 1))
+    s1 = np.tile(np.exp(-BENEFIT_GRID_MONTHS / 8.0), (n, 1))
+    good = survival_calibration(time, event, arm, s0, s1)
+    assert all(v["inside_km_ci"] for v in good.values())
+    assert good["rt_ici_12mo"]["mean_predicted"] == pytest.approx(np.exp(-1.5))
+    bad = survival_calibration(time, event, arm, s0 * 0.7, s1 * 0.7)
+    for key in ("ici_6mo", "rt_ici_6mo", "rt_ici_12mo"):  # 30% too low: outside the KM interval
+        assert not bad[key]["inside_km_ci"], key
