@@ -115,7 +115,7 @@ class Readouts:
 
 @dataclass(frozen=True)
 class IndexWeights:
-    """How the outcome model reads the hidden biology (``outcomes.HOT`` / ``outcomes.COLD``)."""
+    """How the outcome model reads the hidden biology (``outcomes.INDEX_WEIGHTS``)."""
 
     hot_inflamed: float
     hot_tmb: float

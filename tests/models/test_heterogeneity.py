@@ -29,13 +29,19 @@ def test_constant_or_uninformative_predictions_fail_at_the_stated_rate():
     assert 0.02 <= np.mean(rejected) <= 0.09
 
 
-def test_average_benefit_is_the_kaplan_meier_difference_with_a_wald_interval():
-    rng = np.random.default_rng(2)
-    n = 600
+def _exponential_trial(seed: int, n: int, means: tuple[float, float], first_censoring: float):
+    """A randomised trial with exponential PFS (``means`` per arm, months) and uniform censoring
+    from ``first_censoring`` to 30 months: (arm, time, event)."""
+    rng = np.random.default_rng(seed)
     arm = np.arange(n) % 2
-    t_true = rng.exponential(np.where(arm == 1, 6.0, 3.0))
-    cens = rng.uniform(2, 30, n)
-    y = pd.DataFrame({"time": np.minimum(t_true, cens), "event": (t_true <= cens).astype(int)})
+    t_true = rng.exponential(np.where(arm == 1, means[1], means[0]))
+    cens = rng.uniform(first_censoring, 30, n)
+    return arm, np.minimum(t_true, cens), (t_true <= cens).astype(int)
+
+
+def test_average_benefit_is_the_kaplan_meier_difference_with_a_wald_interval():
+    arm, time, event = _exponential_trial(2, 600, (3.0, 6.0), 2.0)
+    y = pd.DataFrame({"time": time, "event": event})
     avg = AverageBenefit(alpha=0.1).fit(y, arm)
     cols = avg.benefit_columns(3)
     km = [KaplanMeierFitter().fit(y["time"][arm == a], y["event"][arm == a]) for a in (0, 1)]
@@ -53,12 +59,8 @@ def test_survival_calibration_compares_mean_predicted_with_kaplan_meier():
     from models.base import BENEFIT_GRID_MONTHS
     from models.evaluation import survival_calibration
 
-    rng = np.random.default_rng(3)
     n = 2000
-    arm = np.arange(n) % 2
-    t_true = rng.exponential(np.where(arm == 1, 8.0, 4.0))
-    cens = rng.uniform(6, 30, n)
-    time, event = np.minimum(t_true, cens), (t_true <= cens).astype(int)
+    arm, time, event = _exponential_trial(3, n, (4.0, 8.0), 6.0)
     # the true curves (what a calibrated model predicts) and a pessimistic model
     s0 = np.tile(np.exp(-BENEFIT_GRID_MONTHS / 4.0), (n, 1))
     s1 = np.tile(np.exp(-BENEFIT_GRID_MONTHS / 8.0), (n, 1))
