@@ -100,6 +100,8 @@ TimeCol = Annotated[str | None, typer.Option(help="Column holding the event time
 EventCol = Annotated[str | None, typer.Option(help="Column holding the event (0/1).")]
 IdCol = Annotated[str | None, typer.Option(help="Column holding the patient id.")]
 TimeUnitOpt = Annotated[TimeUnit, typer.Option(help="Unit of the time column.")]
+PrognosisLearner = Enum("PrognosisLearner", {n: n for n in ("auto", "boost", "cox")},
+                        type=str)
 ModelUri = Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")]
 
 
@@ -172,6 +174,64 @@ def train(
         return
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
+
+
+@app.command("train-prognosis")
+@clean_errors
+def train_prognosis(
+    cohort: Annotated[Path, typer.Option(
+        help="Real ICI-treated patients: cohort directory, cohort-format CSV or the LORIS "
+             "compilation CSV (e.g. ../shared/data/public_ici/nsclc_ici_cohorts.csv).")],
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    id_col: IdCol = None,
+    group_col: Annotated[str | None, typer.Option(
+        help="Column naming each patient's cohort, for leave-one-cohort-out validation "
+             "(default: 'cohort' when present; else 5-fold cross-validation).")] = None,
+    time_unit: TimeUnitOpt = TimeUnit.months,
+    endpoint: Annotated[Endpoint, typer.Option(
+        help="Endpoint that promotion judges (every endpoint present is fitted).")] = Endpoint.pfs,
+    learner: Annotated[PrognosisLearner, typer.Option(
+        help="auto: the better pooled held-out C of boost and cox, per endpoint.")] = "auto",
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "ici-prognosis",
+    register: Annotated[bool, typer.Option(help="Register a model version.")] = True,
+    bootstrap: Annotated[int, typer.Option(
+        min=20, help="Bootstrap resamples of the validation CIs.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 2025,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
+) -> None:
+    """Validate (leave one cohort out, against LORIS and TMB), fit, log, register and maybe
+    promote the ICI-alone prognosis model."""
+    import json
+
+    from rich.progress import Progress
+
+    from training.prognosis_job import PrognosisConfig
+    from training.prognosis_job import train_prognosis as run
+
+    config = PrognosisConfig(
+        cohort=cohort, time_col=time_col, event_col=event_col, id_col=id_col,
+        group_col=group_col, time_unit=time_unit.value, endpoint=endpoint.value,
+        learner=learner.value, experiment=experiment, model_name=model_name, register=register,
+        n_bootstrap=bootstrap, seed=seed)
+    with Progress(console=console, transient=True, disable=json_output) as progress:
+        result = run(config, progress=progress)
+    summary = {"run_id": result.run_id, "model_uri": result.model_uri,
+               "learners": result.learners, "version": result.version,
+               "promoted": result.promoted, "reason": result.reason}
+    if json_output:
+        typer.echo(json.dumps({**summary, "validation": result.validation}, default=str))
+        return
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")
+    for ep, block in result.validation.items():
+        typer.echo(f"{ep} held-out Harrell's C ({block['design']}):")
+        for row in block["per_cohort"]:
+            c = row.get("harrell_c")
+            text = "n/a" if c is None else (f"{c:.3f} ({row['harrell_c_lower']:.3f}-"
+                                            f"{row['harrell_c_upper']:.3f})")
+            typer.echo(f"  {row['held_out']:<16} {row['method']:<10} n={row['n']:<5} {text}")
 
 
 @app.command()

@@ -46,13 +46,6 @@ def benefit_loss(pseudo_outcome, predicted_gain) -> float:
 PROMOTION_ALPHA = 0.05  # one-sided level of the paired promotion test (pre-specified)
 
 
-def paired_difference(pseudo_outcome, gain_a, gain_b) -> tuple[float, float]:
-    """Loss(a) - loss(b) and its standard error over the same patients."""
-    psi = np.asarray(pseudo_outcome)
-    d = (psi - np.asarray(gain_a)) ** 2 - (psi - np.asarray(gain_b)) ** 2
-    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
-
-
 def promotion_test(pseudo_outcome, new_gain, champion_gain,
                    alpha: float = PROMOTION_ALPHA) -> tuple[bool, float, float, float]:
     """Is the new model's benefit loss lower than the champion's on the same patients?
@@ -60,8 +53,36 @@ def promotion_test(pseudo_outcome, new_gain, champion_gain,
     Paired one-sided z-test of H0: loss(new) >= loss(champion). Returns (promote, difference,
     its standard error, p-value); with fewer than 10 patients nothing is promoted.
     """
-    if len(np.asarray(pseudo_outcome)) < 10:
+    psi = np.asarray(pseudo_outcome)
+    return paired_loss_test((psi - np.asarray(new_gain)) ** 2,
+                            (psi - np.asarray(champion_gain)) ** 2, alpha)
+
+
+def paired_loss_test(loss_new, loss_champion,
+                     alpha: float = PROMOTION_ALPHA) -> tuple[bool, float, float, float]:
+    """Paired one-sided z-test of H0: mean loss(new) >= mean loss(champion), from per-patient
+    losses of the same patients. (promote, difference, standard error, p-value); fewer than 10
+    patients promote nothing."""
+    d = np.asarray(loss_new, float) - np.asarray(loss_champion, float)
+    if len(d) < 10:
         return False, float("nan"), float("nan"), 1.0
-    diff, se = paired_difference(pseudo_outcome, new_gain, champion_gain)
+    diff, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
     p = float(norm.cdf(diff / se)) if se > 0 else (0.0 if diff < 0 else 1.0)
     return p < alpha, diff, se, p
+
+
+def ipcw_brier_losses(time, event, survival: np.ndarray, times) -> np.ndarray:
+    """Each patient's IPCW Brier loss summed over ``times`` (Graf et al., Stat Med 1999): the
+    per-patient terms whose mean is the IPCW Brier score, so two prognosis models can be compared
+    patient by patient. ``survival[:, k]`` is the predicted S(times[k])."""
+    from models.survival import km_censoring_survival
+
+    time, event = np.asarray(time, float), np.asarray(event, int)
+    loss = np.zeros(len(time))
+    for k, t in enumerate(np.asarray(times, float)):
+        case, control = (event == 1) & (time <= t), time > t
+        g_case = km_censoring_survival(time, event, time[case])
+        g_t = km_censoring_survival(time, event, np.array([t]))[0]
+        loss[case] += survival[case, k] ** 2 / np.maximum(g_case, 1e-3)
+        loss[control] += (1.0 - survival[control, k]) ** 2 / max(g_t, 1e-3)
+    return loss
