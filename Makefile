@@ -22,9 +22,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on the embedded defaults: simulate the virtual trial, build features, train and
-# register the champion, then serve it on 127.0.0.1:3000.
+PUBLIC_ICI ?= ../shared/data/public_ici/nsclc_ici_cohorts.csv
+
+# The main job on the embedded defaults: train the real-world ICI prognosis model when the real
+# cohorts are present (skipped, saying so, when not), simulate the virtual trial, build features,
+# train and register the benefit champion, then serve it on 127.0.0.1:3000.
 run: install
+	@if [ -f "$(PUBLIC_ICI)" ]; then \
+		$(BIN)/abscopal train-prognosis --cohort $(PUBLIC_ICI) --seed $(SEED); \
+	else \
+		echo "no real ICI cohorts at $(PUBLIC_ICI): the ici-prognosis model is not trained"; \
+	fi
 	$(BIN)/abscopal simulate --patients $(PATIENTS) --seed $(SEED) --out $(RUN_DIR)/virtual_trial --force
 	$(BIN)/abscopal features --cohort $(RUN_DIR)/virtual_trial --out $(RUN_DIR)/features.parquet
 	$(BIN)/abscopal train --cohort $(RUN_DIR)/virtual_trial --feature-table $(RUN_DIR)/features.parquet --seed $(SEED)
