@@ -18,6 +18,12 @@ from models.metrics import (
     spearman,
 )
 from models.metrics.average import km_survival_with_variance
+from models.metrics.survival_accuracy import (
+    brier_score,
+    calibration_slope,
+    integrated_brier_score,
+    uno_c,
+)
 from models.pseudo_outcomes import arm_means_from_curves
 
 
@@ -57,8 +63,40 @@ def survival_calibration(time, event, arm, s0: np.ndarray, s1: np.ndarray,
     return out
 
 
+def survival_accuracy(time, event, arm, s0: np.ndarray, s1: np.ndarray,
+                      horizon: float = 12.0) -> dict:
+    """Per arm, on that arm's patients and their own arm's curve: Uno's C of the predicted RMST
+    up to ``horizon`` (Uno et al. 2011), IPCW Brier score at 6 and 12 months and integrated over
+    0.5-12 months (Graf et al. 1999), and the calibration slope at 12 months (Crowson et al.
+    2016). A statistic the data cannot support (no event before a time) is NaN."""
+    grid = BENEFIT_GRID_MONTHS
+    every_half = np.flatnonzero(np.isclose(np.mod(grid, 0.5), 0) & (grid >= 0.5) & (grid <= 12))
+    j6, j12 = (int(np.flatnonzero(np.isclose(grid, h))[0]) for h in (6.0, 12.0))
+    out = {}
+    for a, name, s in ((0, "ici", s0), (1, "rt_ici", s1)):
+        t, e, curve = time[arm == a], event[arm == a], s[arm == a]
+        rmst = curve[:, :j12] @ np.diff(grid[: j12 + 1])
+        stats = {
+            "uno_c": lambda t=t, e=e, r=rmst: uno_c(t, e, -r, horizon),
+            "brier_6mo": lambda t=t, e=e, c=curve: brier_score(t, e, c[:, j6], 6.0),
+            "brier_12mo": lambda t=t, e=e, c=curve: brier_score(t, e, c[:, j12], 12.0),
+            "integrated_brier_12mo": lambda t=t, e=e, c=curve: integrated_brier_score(
+                t, e, c[:, every_half], grid[every_half]),
+            "calibration_slope_12mo": lambda t=t, e=e, c=curve: calibration_slope(
+                t, e, c[:, j12], 12.0)["slope"],
+        }
+        out[name] = {}
+        for key, fn in stats.items():
+            try:
+                out[name][key] = float(fn())
+            except (ValueError, ArithmeticError):
+                out[name][key] = float("nan")
+    return out
+
+
 def evaluate_benefit(model, Y: pd.DataFrame, T, X: pd.DataFrame, truth=None) -> dict:
-    """Harrell C per arm, C-for-benefit, calibration of benefit, Qini, average effect (+ truth).
+    """Harrell C per arm, C-for-benefit, calibration of benefit, Qini, average effect (+ truth),
+    and per arm the survival curves' calibration and accuracy (Uno's C, Brier, IBS, slope).
 
     Prognosis: Harrell's C in each arm of the predicted 12-month RMST under the patient's own arm.
     Benefit: C-for-benefit on the predicted 12-month RMST gain (its pair outcome is "who
@@ -92,6 +130,7 @@ def evaluate_benefit(model, Y: pd.DataFrame, T, X: pd.DataFrame, truth=None) -> 
         "average_effect": average_effect(time, event, arm),
         "mean_predicted": {k: float(np.mean(v)) for k, v in gains.items()},
         "survival_calibration": survival_calibration(time, event, arm, s0, s1),
+        "survival_accuracy": survival_accuracy(time, event, arm, s0, s1),
     }
     if truth is not None:
         true = _true_gains(truth, len(time))

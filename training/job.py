@@ -115,8 +115,8 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
                             "heterogeneity_passed": float(gate.passed)})
         mlflow.set_tag("abscopal.effect", "individual" if gate.passed else "average")
         holdout_metrics = evaluate_holdout(bundle, holdout)
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in holdout_metrics.items()
-                            if isinstance(v, (int, float)) and np.isfinite(v)})
+        mlflow.log_metrics(numeric_leaves(holdout_metrics, "holdout", (
+            "survival_calibration", "survival_accuracy")))
         _log_plots(cv[chosen]["oof"], train_part)
         info = _log_model(bundle, data)
         mlflow.log_metric("train_seconds", time.perf_counter() - started)
@@ -202,6 +202,19 @@ def evaluate_holdout(bundle, holdout: TrainingData) -> dict:
     metrics["benefit_loss"] = benefit_loss(psi, gain)
     metrics["n"] = holdout.n
     return metrics
+
+
+def numeric_leaves(metrics: dict, prefix: str, nested: tuple[str, ...] = ()) -> dict:
+    """MLflow metrics from an evaluation dict: finite numbers at the top level, and those of the
+    ``nested`` blocks flattened to ``<prefix>_<block>_<key>_<key>``."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict) and key in nested:
+            out.update(numeric_leaves(value, f"{prefix}_{key}", tuple(value)))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and np.isfinite(value):
+            out[f"{prefix}_{key}"] = float(value)
+    return out
 
 
 def _make_bundle(estimator, data: TrainingData, learner: str):
