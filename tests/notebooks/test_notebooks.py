@@ -21,7 +21,10 @@ SMALL = {
                                   "n_bootstrap": 5, "actg_bootstrap": 5},
     "03_scoring_via_http.ipynb": {"score_patients": 3, "seed": 5, "train_patients": 200,
                                   "n_bootstrap": 5},
+    "04_real_world_prognosis.ipynb": {"n_boot": 20, "seed": 5},  # data_path: its default
 }
+# REAL data read by notebook 04's default data_path; without it the notebook skips itself.
+PUBLIC_ICI = ROOT.parent / "shared" / "data" / "public_ici" / "nsclc_ici_cohorts.csv"
 
 
 @pytest.fixture
@@ -41,12 +44,13 @@ def venv_kernel(tmp_path, monkeypatch) -> str:
     return "python3"
 
 
-def execute(name: str, kernel: str, out_dir: Path) -> dict:
+def execute(name: str, kernel: str, out_dir: Path, **parameters) -> dict:
     import papermill
 
     out = out_dir / name
     papermill.execute_notebook(
-        str(NOTEBOOKS / name), str(out), parameters=SMALL[name], kernel_name=kernel,
+        str(NOTEBOOKS / name), str(out), parameters={**SMALL[name], **parameters},
+        kernel_name=kernel,
         cwd=str(NOTEBOOKS), progress_bar=False, log_output=False, execution_timeout=600,
     )
     return json.loads(out.read_text())
@@ -85,6 +89,30 @@ def test_scoring_via_http_notebook(venv_kernel, tmp_path):
     text = outputs_text(nb)
     assert "HTTP predictions equal the in-process ones for 3 patients" in text
     assert "server stopped" in text
+
+
+@pytest.mark.slow
+def test_real_world_prognosis_notebook(venv_kernel, tmp_path):
+    nb = execute("04_real_world_prognosis.ipynb", venv_kernel, tmp_path)
+    text = outputs_text(nb)
+    if not PUBLIC_ICI.exists():  # the notebook said so and ran its cells as no-ops
+        assert "REAL data not found" in text and "nothing was measured" in text
+        return
+    assert "REAL patients: " in text and "nsclc_ici_cohorts" in text
+    for endpoint in ("PFS", "OS"):
+        assert f"{endpoint}: leave-one-cohort-out on REAL patients" in text
+        assert f"{endpoint}, pooled held-out Harrell C (REAL patients, measured here)" in text
+    assert "probable duplicates removed" in text and "calibration slope at 12 months" in text
+    assert "paired difference in Harrell C" in text
+
+
+@pytest.mark.slow
+def test_real_world_prognosis_notebook_without_data(venv_kernel, tmp_path):
+    nb = execute("04_real_world_prognosis.ipynb", venv_kernel, tmp_path,
+                 data_path=str(tmp_path / "absent.csv"))
+    text = outputs_text(nb)
+    assert "REAL data not found" in text and "nothing was measured" in text
+    assert "leave-one-cohort-out" not in text
 
 
 def repository_notebooks() -> list[Path]:
