@@ -100,6 +100,7 @@ TimeCol = Annotated[str | None, typer.Option(help="Column holding the event time
 EventCol = Annotated[str | None, typer.Option(help="Column holding the event (0/1).")]
 IdCol = Annotated[str | None, typer.Option(help="Column holding the patient id.")]
 TimeUnitOpt = Annotated[TimeUnit, typer.Option(help="Unit of the time column.")]
+Baseline = Enum("Baseline", {"trial": "trial", "real_world": "real-world"}, type=str)
 PrognosisLearner = Enum("PrognosisLearner", {n: n for n in ("auto", "boost", "cox")},
                         type=str)
 ModelUri = Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")]
@@ -133,6 +134,16 @@ def train(
         help="Pre-specified one-sided level of the heterogeneity test on the hold-out; when it "
              "is not passed every patient gets the trial's average effect (1: always serve "
              "individual effects, not recommended).")] = 0.05,
+    prognosis_feature: Annotated[bool, typer.Option(
+        help="Add the real-world prognosis model's log risk (ici-prognosis@champion) as an "
+             "input; the PATH risk learner uses it as its external risk score.")] = False,
+    baseline: Annotated[Baseline, typer.Option(
+        help="ICI-alone curve under the served benefit: the trial's own ICI arm, or the "
+             "real-world prognosis model with the trial's relative effect on top (implies "
+             "--prognosis-feature).")] = "trial",
+    prognosis_model: Annotated[str | None, typer.Option(
+        help="MLflow URI of the prognosis model (default models:/ici-prognosis@champion).")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
 ) -> None:
     """Fit, evaluate, log to MLflow, register and maybe promote a benefit model."""
@@ -151,6 +162,8 @@ def train(
         feature_table=feature_table,
         learner=learner.value, experiment=experiment, model_name=model_name, register=register,
         folds=folds, n_bootstrap=bootstrap, seed=seed, heterogeneity_alpha=heterogeneity_alpha,
+        prognosis_feature=prognosis_feature or baseline.value == "real-world",
+        baseline=baseline.value, prognosis_uri=prognosis_model,
     )
     with Progress(console=console, transient=True, disable=json_output) as progress:
         result = run_training(config, progress=progress)
@@ -162,6 +175,7 @@ def train(
             f"{ate['rmst_difference']:.2f} months ({ate['rmst_difference_lower']:.2f} to "
             f"{ate['rmst_difference_upper']:.2f})"
         ),
+        "baseline": baseline.value,
         "run_id": result.run_id, "model_uri": result.model_uri, "learner": result.learner,
         "version": result.version, "promoted": result.promoted, "reason": result.reason,
         "holdout_benefit_loss": result.metrics["holdout"].get("benefit_loss"),

@@ -1,7 +1,7 @@
 """Benefit learners side by side: replicated virtual trials, every scenario, scored on the truth.
 
     .venv/bin/python benchmarks/benefit_bench.py [--sizes 72,300,1000,5000] [--replicates 20]
-        [--scenarios published,null,...] [--learners treat-all,risk,t,s,dr,econml]
+        [--scenarios published,null,...] [--learners treat-all,risk,t,s,dr,econml,t+prognosis]
         [--bootstrap 20] [--out results.csv] [--semi-synthetic]
 
 For each scenario one 2,000-patient test trial is written; for each training size, ``replicates``
@@ -17,6 +17,10 @@ coverage of the 90% interval overall and in the worst decile of the true gain, t
 Across replicates, the squared error splits into bias^2 (of the replicate-mean prediction) and
 variance (across replicates). Rows are appended to ``--out`` as each fit finishes, so a long run
 keeps what it measured.
+
+"<learner>+prognosis" adds the real-world prognosis model's log risk (fitted here on the 1,110
+real patients of ../shared/data/public_ici) as an input; the risk learner takes it as its
+external risk score (issue 12: "no worse on the virtual trial's benefit metrics").
 
 "treat-all" predicts everyone the training trial's Kaplan-Meier average gain; "econml" is
 EconML's CausalForestDML on the IPCW pseudo-outcome of each estimand (the known propensity 0.5 as
@@ -105,13 +109,27 @@ def econml_predictions(train, X_test) -> dict[str, np.ndarray] | None:
     return out
 
 
-def learner_predictions(name, train, X_test, n_bootstrap, seed) -> dict[str, np.ndarray] | None:
+def learner_predictions(name, train, X_test, n_bootstrap, seed, prognosis=None,
+                        test_features=None) -> dict[str, np.ndarray] | None:
     if name == "treat-all":
         return treat_all_predictions(train, len(X_test))
     if name == "econml":
         return econml_predictions(train, X_test)
-    model = make_learner(name, n_bootstrap=n_bootstrap, random_state=seed).fit(
-        train.Y, train.T, train.X)
+    X_train, params = train.X, {}
+    if name.endswith("+prognosis"):  # the real-world prognosis score as an input (issue 12)
+        from training.job import learner_params
+        from training.prognosis_bundle import PROGNOSIS_FEATURE, prognosis_feature
+
+        if prognosis is None:
+            raise SystemExit(f"{name} needs the real cohorts at {PUBLIC_ICI}")
+        name = name.removesuffix("+prognosis")
+        X_train = train.X.assign(**{PROGNOSIS_FEATURE: prognosis_feature(train.available,
+                                                                         prognosis)})
+        X_test = X_test.assign(**{PROGNOSIS_FEATURE: prognosis_feature(test_features,
+                                                                       prognosis)})
+        params = learner_params(name, X_train.columns)
+    model = make_learner(name, n_bootstrap=n_bootstrap, random_state=seed, **params).fit(
+        train.Y, train.T, X_train)
     table = model.predict_benefit(X_test)
     return {c: table[c].to_numpy() for c in table.columns}
 
@@ -146,8 +164,22 @@ def replicate_metrics(pred: dict[str, np.ndarray], truth: pd.DataFrame) -> dict[
     return out
 
 
+def real_world_prognosis(seed: int):
+    """The ICI prognosis model (PFS, boosted) fitted on all 1,110 real patients, in-process."""
+    from models.prognosis import PrognosisModel
+    from training.prognosis_bundle import PrognosisBundle
+    from training.prognosis_data import load_prognosis_data
+
+    data = load_prognosis_data(PUBLIC_ICI / "nsclc_ici_cohorts.csv")
+    y = data.Y("pfs")
+    model = PrognosisModel(random_state=seed).fit(y, data.X.loc[y.index])
+    return PrognosisBundle({"pfs": model}, {"synthetic": False}, {})
+
+
 def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
     rows, per_patient = [], {}
+    prognosis = real_world_prognosis(args.seed) if any(
+        name.endswith("+prognosis") for name in args.learners) else None
     for scenario in args.scenarios:
         test_dir = write_trial(workdir / f"test_{scenario}", n_patients=args.test_patients,
                                seed=trial_seed(args.seed, scenario, 0, 0), scenario=scenario)
@@ -163,7 +195,8 @@ def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
                 X_test = test.available.reindex(columns=train.X.columns)
                 for name in args.learners:
                     started = time.perf_counter()
-                    pred = learner_predictions(name, train, X_test, args.bootstrap, seed)
+                    pred = learner_predictions(name, train, X_test, args.bootstrap, seed,
+                                               prognosis, test.available)
                     if pred is None:
                         continue
                     row = {"scenario": scenario, "n": n, "replicate": r, "learner": name,

@@ -53,6 +53,38 @@ class AverageBenefit:
         self.columns_ = col
         return self
 
+    def fit_ratio_draws(self, Y: pd.DataFrame, T, n_draws: int = 200,
+                        random_state: int = 0) -> AverageBenefit:
+        """Bootstrap draws (within arm) of the two Kaplan-Meier curves, kept as step functions:
+        the sampling distribution of the average hazard-ratio curve that a real-world baseline
+        carries (models.transport)."""
+        time = np.asarray(Y["time"], float)
+        event = np.asarray(Y["event"], int)
+        arm = np.asarray(T, int)
+        rng = np.random.default_rng(random_state)
+        self.km_draws_ = []
+        for _ in range(n_draws):
+            pair = []
+            for a in (0, 1):
+                idx = rng.choice(np.flatnonzero(arm == a), size=int((arm == a).sum()))
+                sf = KaplanMeierFitter().fit(time[idx], event[idx]).survival_function_
+                pair.append((sf.index.to_numpy(float), sf.iloc[:, 0].to_numpy(float)))
+            self.km_draws_.append(pair)
+        return self
+
+    def ratio_draws(self, times: np.ndarray) -> np.ndarray:
+        """(n_draws, 1, len(times)) hazard-ratio curves H_rt / H_ici of the bootstrap draws."""
+        from models.survival import step_at
+        from models.transport import hazard_ratio_curve
+
+        times = np.asarray(times, float)
+        def survival(knots, values):  # S = 1 before the first knot (step_at gives 0 there)
+            return 1.0 - step_at(knots, 1.0 - values, times)
+
+        out = [hazard_ratio_curve(survival(k0, v0), survival(k1, v1))
+               for (k0, v0), (k1, v1) in self.km_draws_]
+        return 1.0 * np.array(out)[:, None, :]
+
     def benefit_columns(self, n: int) -> dict[str, np.ndarray]:
         out = {c: np.full(n, v) for c, v in self.columns_.items()}
         out["recommendation"] = np.full(n, "uncertain", dtype=object)

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from models.boosting import fit_cox_boost
+from models.survival import cox_survival
 
 PROGNOSIS_FEATURES = [
     "tmb", "pdl1_tps", "prior_lines", "albumin", "nlr", "age", "sex_male", "ecog",
@@ -91,6 +92,12 @@ class PrognosisModel(BaseEstimator):
         """S(t | x) under ICI alone, (n, len(times))."""
         return self.model_.survival(self._inputs(X).to_numpy(float), np.asarray(times, float))
 
+    def survival_from_log_risk(self, log_risk, times) -> np.ndarray:
+        """S(t) of patients with these ``predict_log_risk`` values (a Cox model's curve depends
+        on x only through its log risk)."""
+        return cox_survival(self.model_.knots, self.model_.cumhaz, np.asarray(log_risk, float),
+                            np.asarray(times, float))
+
 
 class LinearCoxPrognosis(BaseEstimator):
     """The classical comparator on the same inputs: a ridge-penalised Cox model (lifelines) after
@@ -127,5 +134,10 @@ class LinearCoxPrognosis(BaseEstimator):
         return np.log(self.model_.predict_partial_hazard(self._z(X)).to_numpy(float))
 
     def predict_survival(self, X: pd.DataFrame, times) -> np.ndarray:
-        times = np.asarray(times, float)
-        return self.model_.predict_survival_function(self._z(X), times=times).to_numpy().T
+        return self.survival_from_log_risk(self.predict_log_risk(X), times)
+
+    def survival_from_log_risk(self, log_risk, times) -> np.ndarray:
+        """lifelines' Breslow baseline is for centred covariates, as its partial hazard is."""
+        base = self.model_.baseline_cumulative_hazard_
+        return cox_survival(base.index.to_numpy(float), base.iloc[:, 0].to_numpy(float),
+                            np.asarray(log_risk, float), np.asarray(times, float))

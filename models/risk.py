@@ -33,11 +33,15 @@ class RiskBasedLearner(PointBenefitEstimator):
         effect_penalizer: float = 0.01,
         random_state: int | None = 0,
         feature_timepoints: dict[str, str] | None = None,
+        external_risk: str | None = None,
     ):
         self.risk_penalizer = risk_penalizer
         self.effect_penalizer = effect_penalizer
         self.random_state = random_state  # deterministic; kept for a uniform learner signature
         self.feature_timepoints = feature_timepoints
+        # A column of X holding an external prognostic score (higher = worse), used as the PI
+        # instead of step 1: the PATH statement's preferred external risk model.
+        self.external_risk = external_risk
 
     def fit(self, Y: pd.DataFrame, T, X: pd.DataFrame) -> RiskBasedLearner:
         self._check_features(X)
@@ -49,13 +53,22 @@ class RiskBasedLearner(PointBenefitEstimator):
             StandardScaler(),
         )
         Z = self.preprocess_.fit_transform(Xf)
-        cols = [f"z{i}" for i in range(Z.shape[1])]
-        risk_df = pd.DataFrame(Z, columns=cols).assign(arm=arm, time=time, event=event)
-        self.risk_model_ = CoxPHFitter(penalizer=self.risk_penalizer).fit(
-            risk_df, duration_col="time", event_col="event"
-        )
-        self.pi_coef_ = self.risk_model_.params_[cols].to_numpy()
-        pi = Z @ self.pi_coef_
+        self.external_ = None
+        if self.external_risk is not None:
+            if self.external_risk not in self.feature_names_in_:
+                raise ValueError(f"external_risk column {self.external_risk!r} is not in X")
+            j = self.feature_names_in_.index(self.external_risk)
+            self.external_ = (j, float(np.nanmedian(Xf.iloc[:, j].to_numpy(float))))
+            self.risk_model_, self.pi_coef_ = None, None
+            pi = self._prognostic_index(Xf.to_numpy(dtype=float))
+        else:
+            cols = [f"z{i}" for i in range(Z.shape[1])]
+            risk_df = pd.DataFrame(Z, columns=cols).assign(arm=arm, time=time, event=event)
+            self.risk_model_ = CoxPHFitter(penalizer=self.risk_penalizer).fit(
+                risk_df, duration_col="time", event_col="event"
+            )
+            self.pi_coef_ = self.risk_model_.params_[cols].to_numpy()
+            pi = Z @ self.pi_coef_
         self.pi_center_, self.pi_scale_ = float(pi.mean()), float(pi.std() or 1.0)
         self.effect_model_ = CoxPHFitter(penalizer=self.effect_penalizer).fit(
             self._effect_frame(pi, arm).assign(time=time, event=event),
@@ -107,6 +120,10 @@ class RiskBasedLearner(PointBenefitEstimator):
         return self._check_predict_X(X).to_numpy()
 
     def _prognostic_index(self, Xa: np.ndarray) -> np.ndarray:
+        external = self.__dict__.get("external_")
+        if external is not None:
+            j, fill = external
+            return np.where(np.isnan(Xa[:, j]), fill, Xa[:, j])
         p = self._numpy_params()
         missing = np.isnan(Xa)
         parts = [np.where(missing, p["stats"], Xa)[:, p["kept"]]]

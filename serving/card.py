@@ -66,7 +66,10 @@ def model_card(loaded: LoadedModel) -> dict:
             "recommendation_rule": _rule(estimator),
             "effect": "average" if bundle.serves_average else "individual",
             "heterogeneity": bundle.__dict__.get("heterogeneity"),
+            "baseline": bundle.__dict__.get("baseline", "trial"),
+            "prognosis": training.get("prognosis"),
         },
+        "prognosis_model": _prognosis_card(bundle),
         "synthetic": bundle.synthetic,
         "notice": notice(bundle.synthetic),
         "intended_use": INTENDED_USE,
@@ -105,3 +108,11 @@ def _rule(estimator) -> dict:
 
     rule = getattr(estimator, "rule", None) or RecommendationRule()
     return {"mcid_months": rule.mcid, "level": rule.level}
+
+
+def _prognosis_card(bundle) -> dict | None:
+    """The card of the real-world prognosis model this benefit model embeds (train-prognosis)."""
+    prognosis = bundle.__dict__.get("prognosis")
+    if prognosis is None:
+        return None
+    return {**bundle.training.get("prognosis", {}), **prognosis.card}

@@ -66,6 +66,8 @@ class Predictor:
             "notice": notice(self.bundle.synthetic),
             "effect": "average" if self.bundle.serves_average else "individual",
             "heterogeneity": self.bundle.__dict__.get("heterogeneity"),
+            "baseline": self.bundle.__dict__.get("baseline", "trial"),
+            "prognosis": self.bundle.training.get("prognosis"),
         }
         # Warm-up: builds the ensemble's compiled trees, RMST and TreeSHAP tables (~1-2 s) and
         # loads both tree kernels (one patient: the walk; several: the vectorised one) now, at

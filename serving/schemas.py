@@ -175,6 +175,12 @@ class ModelInfo(BaseModel):
         "not shown on held-out patients, every patient gets the trial's average effect")
     heterogeneity: dict[str, float | int | str | bool] | None = Field(
         None, description="the pre-specified best-linear-predictor test on held-out patients")
+    baseline: Literal["trial", "real-world"] = Field(
+        "trial", description="ICI-alone curve under the benefit: the trial's own ICI arm, or the "
+        "real-world prognosis model (ici-prognosis) with the trial's relative effect of RT on top "
+        "(assumes that relative effect transports; docs/models.md)")
+    prognosis: dict[str, str | None] | None = Field(
+        None, description="the prognosis model this model uses (uri, version, input, baseline)")
 
 
 class PredictResponse(BaseModel):

@@ -12,6 +12,7 @@ import xgboost as xgb
 
 from models.base import PREDICTION_COLUMNS, SURVIVAL_GRID_MONTHS
 from models.tree_shap import TreeExplainer
+from training.prognosis_bundle import PROGNOSIS_FEATURE, prognosis_feature
 
 SURROGATE_PARAMS = {"max_depth": 3, "eta": 0.1, "subsample": 0.8, "nthread": 1, "seed": 0}
 
@@ -33,6 +34,15 @@ class ModelBundle:
         # trial's average effect, served to every patient when the test does not pass.
         self.heterogeneity: dict | None = None
         self.average = None  # models.average_benefit.AverageBenefit
+        # The real-world prognosis model (training.prognosis_bundle.PrognosisBundle) when the
+        # model uses it: as the input PROGNOSIS_FEATURE, and as the ICI-alone baseline of the
+        # served curves when ``baseline == "real-world"`` (models.transport).
+        self.prognosis = None
+        self.baseline = "trial"
+
+    @property
+    def real_world(self) -> bool:
+        return self.__dict__.get("baseline", "trial") == "real-world"
 
     @property
     def serves_average(self) -> bool:
@@ -68,7 +78,8 @@ class ModelBundle:
         lo = X.quantile(0.005).to_dict()
         hi = X.quantile(0.995).to_dict()
         self.ranges_ = {c: (float(lo[c]), float(hi[c])) for c in X.columns}
-        gain = np.asarray(self.estimator.effect(X, estimand="rmst_gain_12mo"), dtype=float)
+        gain = np.asarray(self.served_gain(X, "rmst_gain_12mo") if self.real_world
+                          else self.estimator.effect(X, estimand="rmst_gain_12mo"), dtype=float)
         dtrain = xgb.DMatrix(X, label=gain, missing=np.nan)
         self.surrogate_ = xgb.train(SURROGATE_PARAMS, dtrain, num_boost_round=200)
         fitted = self.surrogate_.predict(dtrain)
@@ -90,6 +101,10 @@ class ModelBundle:
         built_columns = built.columns.get_indexer(names)  # -1: not a pipeline feature
         found = np.flatnonzero(built_columns >= 0)
         values[:, found] = built.to_numpy(dtype=float)[:, built_columns[found]]
+        prognosis = self.__dict__.get("prognosis")
+        if prognosis is not None and PROGNOSIS_FEATURE in names:
+            values[:, names.index(PROGNOSIS_FEATURE)] = prognosis_feature(
+                built, prognosis, self.training.get("endpoint", "pfs"))
         clinical = set(raw.clinical.columns)
         for j in np.flatnonzero(built_columns < 0):
             if names[j] in clinical:  # a clinical column used as given (--features)
@@ -114,12 +129,37 @@ class ModelBundle:
     def served_gain(self, X: pd.DataFrame, estimand: str) -> np.ndarray:
         """The gain this model serves (the average when the gate did not pass): what selection,
         promotion and evaluation judge."""
+        if self.real_world:
+            return self.transported(X, np.array([]))[0][estimand]
         if self.serves_average:
             return np.full(len(X), self.average.columns_[estimand])
         return np.asarray(self.estimator.effect(X, estimand=estimand), dtype=float)
 
+    def transported(self, X: pd.DataFrame, times: np.ndarray
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """PREDICTION_COLUMNS and curves on ``times`` with the real-world ICI-alone baseline and
+        the trial's relative effect on top (models.transport): per bootstrap member when
+        individual effects are served, per bootstrap draw of the two Kaplan-Meier curves when the
+        trial's average effect is."""
+        from models.base import BENEFIT_GRID_MONTHS
+        from models.transport import hazard_ratio_curve, transported_benefit
+
+        grid = np.concatenate([BENEFIT_GRID_MONTHS, [6.0, 12.0], np.asarray(times, float)])
+        model = self.prognosis.models[self.training.get("endpoint", "pfs")]
+        base = model.survival_from_log_risk(X[PROGNOSIS_FEATURE].to_numpy(float), grid)
+        if self.serves_average:
+            ratios = self.average.ratio_draws(grid)
+        else:
+            ratios = np.stack([hazard_ratio_curve(*m.predict_survival(X, grid))
+                               for m in self.estimator.members_])
+        return transported_benefit(base, ratios, self.alpha, self.estimator._rule(),
+                                   individual=not self.serves_average)
+
     def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """PREDICTION_COLUMNS per patient (index = patient_id)."""
+        if self.real_world:
+            return pd.DataFrame(self.transported(X, np.array([]))[0], index=X.index,
+                                columns=PREDICTION_COLUMNS)
         if self.serves_average:
             return pd.DataFrame(self.average.benefit_columns(len(X)), index=X.index,
                                 columns=PREDICTION_COLUMNS)
@@ -127,6 +167,8 @@ class ModelBundle:
         return out[PREDICTION_COLUMNS]
 
     def survival_curves(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.real_world:
+            return SURVIVAL_GRID_MONTHS, *self.transported(X, SURVIVAL_GRID_MONTHS)[1:]
         if self.serves_average:
             return SURVIVAL_GRID_MONTHS, *self.average.predict_survival(len(X),
                                                                         SURVIVAL_GRID_MONTHS)
@@ -143,6 +185,9 @@ class ModelBundle:
         (what the server calls per request); other estimators fall back to the two separate
         calls. Values are identical.
         """
+        if self.real_world:
+            columns, s0, s1 = self.transported(X, SURVIVAL_GRID_MONTHS)
+            return columns, SURVIVAL_GRID_MONTHS, s0, s1
         both = getattr(self.estimator, "benefit_columns", None)
         if both is None or self.serves_average:
             table = self.predict_frame(X)

@@ -23,9 +23,12 @@ from models.heterogeneity import HETEROGENEITY_ALPHA, HeterogeneityTest, blp_tes
 from models.recommend import RecommendationRule
 from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
 from training.data import TrainingData, load_training_data
+from training.loading import PROGNOSIS_URI
+from training.prognosis_bundle import PROGNOSIS_FEATURE
 from training.split import check_folds, cv_folds, holdout_split
 
 CANDIDATES = ("risk", "t", "s", "dr")
+BASELINES = ("trial", "real-world")
 
 
 @dataclass
@@ -48,6 +51,12 @@ class TrainConfig:
     holdout_fraction: float = 0.25
     seed: int = 2025
     heterogeneity_alpha: float = HETEROGENEITY_ALPHA  # pre-specified level of the gate
+    # The real-world prognosis model (ici-prognosis@champion, or prognosis_uri): its log risk as
+    # an input (the PATH risk learner's external score), and/or the ICI-alone baseline of the
+    # served curves ("real-world", which needs the input) instead of the trial's ICI arm.
+    prognosis_feature: bool = False
+    baseline: str = "trial"
+    prognosis_uri: str | None = None
 
 
 @dataclass
@@ -78,6 +87,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         event_col=config.event_col, id_col=config.id_col, time_unit=config.time_unit,
         endpoint=config.endpoint, features=config.features, feature_table=config.feature_table,
     )
+    prognosis, prognosis_version = use_prognosis(data, config, settings)
     train_idx, hold_idx = holdout_split(data, config.holdout_fraction, config.seed)
     train_part, holdout = data.subset(train_idx), data.subset(hold_idx)
     check_folds(train_part, config.folds)
@@ -92,6 +102,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         mlflow.log_metrics({f"average_{k}": v for k, v in ate.items()})
         mlflow.log_dict(ate, "average_effect.json")
         candidates = CANDIDATES if config.learner == "auto" else (config.learner,)
+        mlflow.set_tag("abscopal.baseline", config.baseline)
         cv = cross_validate(train_part, candidates, config.folds, config.seed, progress)
         for name, result in cv.items():
             mlflow.log_metrics({f"cv_{name}_{k}": v for k, v in result["metrics"].items()})
@@ -102,14 +113,22 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
             chosen, n_bootstrap=config.n_bootstrap, random_state=config.seed,
             rule=RecommendationRule(mcid=get_settings().mcid_months),
             feature_timepoints={c: i["timepoint"] for c, i in data.feature_info.items()},
+            **learner_params(chosen, data.X.columns),
         ).fit(train_part.Y, train_part.T, train_part.X)
         bundle = _make_bundle(estimator, data, chosen)
         bundle.training["record_hashes"] = train_part.record_hashes()
+        bundle.average = AverageBenefit(alpha=bundle.alpha, rule=estimator.rule).fit(data.Y,
+                                                                                     data.T)
+        if prognosis is not None:
+            bundle.prognosis, bundle.baseline = prognosis, config.baseline
+            bundle.training["prognosis"] = {
+                "uri": config.prognosis_uri or PROGNOSIS_URI, "version": prognosis_version,
+                "input": PROGNOSIS_FEATURE, "baseline": config.baseline}
+            if config.baseline == "real-world":
+                bundle.average.fit_ratio_draws(data.Y, data.T, random_state=config.seed)
         bundle.fit_explainer(train_part.X)
         gate = heterogeneity_gate(estimator, holdout, data.T.mean(), config.heterogeneity_alpha)
         bundle.heterogeneity = gate.to_dict()
-        bundle.average = AverageBenefit(alpha=bundle.alpha, rule=estimator.rule).fit(data.Y,
-                                                                                     data.T)
         mlflow.log_dict(gate.to_dict(), "heterogeneity.json")
         mlflow.log_metrics({"heterogeneity_p_value": gate.p_value,
                             "heterogeneity_passed": float(gate.passed)})
@@ -129,7 +148,8 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         key = training_key(data.fingerprint(), {
             **{k: v for k, v in asdict(config).items() if k not in ("cohort", "feature_table",
                                                                     "experiment", "register")},
-            "mcid_months": settings.mcid_months, "model_name": model_name})
+            "mcid_months": settings.mcid_months, "model_name": model_name,
+            "prognosis_version": prognosis_version})
         version, promoted, reason = register_and_promote(
             client, settings, info.model_uri, run.info.run_id, model_name,
             new_gain=bundle.served_gain(holdout.X, SELECTION_ESTIMAND), holdout=holdout, key=key,
@@ -154,7 +174,8 @@ def cross_validate(
     for name in candidates:
         oof = {k: np.full(data.n, np.nan) for k in ESTIMANDS}
         for train_idx, test_idx in splits:
-            learner = make_learner(name, n_bootstrap=0, random_state=seed)
+            learner = make_learner(name, n_bootstrap=0, random_state=seed,
+                                   **learner_params(name, data.X.columns))
             learner.fit(data.Y.iloc[train_idx], data.T.iloc[train_idx], data.X.iloc[train_idx])
             for k, gain in learner.effect_all(data.X.iloc[test_idx]).items():
                 oof[k][test_idx] = gain
@@ -173,6 +194,34 @@ def cross_validate(
             },
         }
     return out
+
+
+def use_prognosis(data: TrainingData, config: TrainConfig, settings):
+    """Load the prognosis model the settings ask for and add its log risk to the inputs
+    (before any MLflow run: no prognosis model, no run). Returns (bundle, version) or (None,
+    None)."""
+    if config.baseline not in BASELINES:
+        raise ValueError(f"--baseline must be one of {BASELINES}; got {config.baseline!r}")
+    if not config.prognosis_feature and config.baseline == "trial":
+        return None, None
+    from training.loading import load_prognosis
+    from training.prognosis_bundle import prognosis_feature, prognosis_feature_info
+
+    prognosis, version = load_prognosis(config.prognosis_uri, settings)
+    if data.endpoint not in prognosis.models:
+        raise ValueError(f"the prognosis model has no {data.endpoint} model (it has "
+                         f"{', '.join(prognosis.models)})")
+    risk = prognosis_feature(data.available, prognosis, data.endpoint)
+    data.X[PROGNOSIS_FEATURE] = risk
+    data.available[PROGNOSIS_FEATURE] = risk
+    data.feature_info[PROGNOSIS_FEATURE] = prognosis_feature_info(version)
+    return prognosis, version
+
+
+def learner_params(name: str, columns) -> dict:
+    """The PATH risk learner takes the prognosis model's score as its external risk."""
+    return {"external_risk": PROGNOSIS_FEATURE} if name == "risk" and \
+        PROGNOSIS_FEATURE in columns else {}
 
 
 def heterogeneity_gate(estimator, holdout: TrainingData, propensity: float,

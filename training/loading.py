@@ -70,3 +70,31 @@ def load_model(uri: str | None = None, settings: Settings | None = None) -> Load
         version=version,
         run_id=pyfunc.metadata.run_id,
     )
+
+
+PROGNOSIS_URI = "models:/ici-prognosis@champion"
+
+
+def load_prognosis(uri: str | None = None, settings: Settings | None = None):
+    """The registered prognosis model (training.prognosis_bundle.PrognosisBundle) and its version.
+
+    Fails with the command that trains one when none is registered."""
+    from training.tracking import configure
+
+    settings = settings or get_settings()
+    uri = uri or PROGNOSIS_URI
+    configure(settings)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        raise ModelNotFoundError(
+            f"no prognosis model at {uri} in {settings.tracking_uri} "
+            f"({str(exc).splitlines()[0]}). Train and register one first: `abscopal "
+            "train-prognosis --cohort ../shared/data/public_ici/nsclc_ici_cohorts.csv` (or "
+            "`make run`, which does when the real cohorts are present)."
+        ) from None
+    bundle = pyfunc.unwrap_python_model().bundle
+    if not hasattr(bundle, "models"):
+        raise ModelNotFoundError(f"{uri} is not a prognosis model (train-prognosis makes one)")
+    _, version = _registered_version(uri)
+    return bundle, version

@@ -46,3 +46,20 @@ class PrognosisBundle:
 
     def log_risk(self, X: pd.DataFrame, endpoint: str = "pfs") -> np.ndarray:
         return self.models[endpoint].predict_log_risk(X)
+
+
+# The prognosis model's PFS log risk as a benefit-model input (issue: "as an input the other
+# learners may use"; the PATH risk learner takes it as its external risk score).
+PROGNOSIS_FEATURE = "ici_prognosis_risk"
+
+
+def prognosis_feature_info(version: str | None) -> dict:
+    return {"unit": "log relative risk (higher = shorter PFS on ICI alone)", "group": "prognosis",
+            "timepoint": "baseline",
+            "source": f"ici-prognosis v{version} (real ICI-treated patients, docs/models.md)"}
+
+
+def prognosis_feature(frame: pd.DataFrame, prognosis: PrognosisBundle,
+                      endpoint: str = "pfs") -> np.ndarray:
+    """The feature for pipeline features ``frame``: the one function training and serving call."""
+    return prognosis.log_risk(frame.reindex(columns=PROGNOSIS_FEATURES).astype(float), endpoint)
