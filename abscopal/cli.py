@@ -177,6 +177,7 @@ def train(
         ),
         "baseline": baseline.value,
         "run_id": result.run_id, "model_uri": result.model_uri, "learner": result.learner,
+        "selected": result.metrics["selected"],
         "version": result.version, "promoted": result.promoted, "reason": result.reason,
         "holdout_benefit_loss": result.metrics["holdout"].get("benefit_loss"),
         "heterogeneity": HeterogeneityTest(**{k: v for k, v in result.metrics[

@@ -39,6 +39,8 @@ class ModelBundle:
         # served curves when ``baseline == "real-world"`` (models.transport).
         self.prognosis = None
         self.baseline = "trial"
+        # Cross-validated selection: {"chosen": learner or "average", "best_individual": ...}.
+        self.selection: dict | None = None
 
     @property
     def real_world(self) -> bool:
@@ -46,14 +48,24 @@ class ModelBundle:
 
     @property
     def serves_average(self) -> bool:
-        """True when heterogeneity was tested and not shown: no individual effects are served."""
+        """True when no individual effects are served: heterogeneity was tested and not shown,
+        or cross-validated selection preferred the constant (average-effect) model."""
+        if self.__dict__.get("average") is None:
+            return False
         gate = self.__dict__.get("heterogeneity")
-        return gate is not None and not gate["passed"] and self.__dict__.get("average") is not None
+        chosen = (self.__dict__.get("selection") or {}).get("chosen")
+        return chosen == "average" or (gate is not None and not gate["passed"])
 
     def gate_note(self) -> str | None:
         """The sentence every response carries when the average effect is served."""
         if not self.serves_average:
             return None
+        selection = self.__dict__.get("selection") or {}
+        if selection.get("chosen") == "average":
+            return (f"average effect of the trial for every patient: the constant model had the "
+                    f"lowest cross-validated benefit loss (best individual learner "
+                    f"{selection['best_individual']!r} did not beat it); no individual "
+                    f"recommendation")
         gate = self.heterogeneity
         return (f"average effect of the trial for every patient: heterogeneity was not shown on "
                 f"{gate['n']} held-out patients (best-linear-predictor test, one-sided p = "

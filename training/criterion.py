@@ -6,8 +6,11 @@ pseudo-outcome of the gain (models.pseudo_outcomes: IPCW outcomes, AIPW with the
 randomisation probability). For any prediction tau_hat, E[(psi - tau_hat)^2] = E[(tau - tau_hat)^2]
 + constant, so differences in this loss are differences in the error of the predicted gain.
 
-The outcome term of the AIPW here is each arm's IPCW mean (no covariates), so the criterion favours
-no candidate learner's own survival model.
+Selection and promotion use ``adjusted_pseudo_outcomes``: the outcome models are T-learner
+curves of the patients' features fitted on other patients (cross-fitted), which lowers the
+pseudo-outcome's variance (about 9 months of SD with arm means only) without biasing it, since
+the randomisation probability is known. ``pseudo_outcomes`` (arm means, no covariates) remains
+for cohorts too small to fit an outcome model.
 """
 
 from __future__ import annotations
@@ -36,6 +39,37 @@ def pseudo_outcomes(
         mu1, mu0 = y_star[k][arm == 1].mean(), y_star[k][arm == 0].mean()
         out[k] = (mu1 - mu0) + arm * (y_star[k] - mu1) / e - (1 - arm) * (y_star[k] - mu0) / (1 - e)
     return pd.DataFrame(out, index=Y.index)
+
+
+def adjusted_pseudo_outcomes(
+    Y: pd.DataFrame, T, X: pd.DataFrame, *, n_folds: int = 2, seed: int = 0, nuisance=None,
+    propensity: float | None = None,
+) -> pd.DataFrame:
+    """Covariate-adjusted AIPW pseudo-outcomes: the outcome models are T-learner curves of the
+    patients' features, fitted on *other* patients: cross-fitted within (Y, T, X) over
+    ``n_folds`` folds, or a given ``nuisance`` (fitted on other patients, e.g. the training part
+    for a hold-out). With the known randomisation probability the pseudo-outcome stays unbiased
+    for any outcome model; a good one only lowers its variance (Kennedy 2023), which is what
+    makes differences between learners detectable."""
+    from models.base import BENEFIT_GRID_MONTHS
+    from models.pseudo_outcomes import aipw_pseudo_outcomes, cross_fit_folds
+    from models.t_learner import TLearner
+
+    time = np.asarray(Y["time"], dtype=float)
+    event = np.asarray(Y["event"], dtype=int)
+    arm = np.asarray(T, dtype=int)
+    e = float(arm.mean()) if propensity is None else float(propensity)
+    s0 = np.empty((len(time), len(BENEFIT_GRID_MONTHS)))
+    s1 = np.empty_like(s0)
+    if nuisance is not None:
+        s0[:], s1[:] = nuisance.predict_survival(X, BENEFIT_GRID_MONTHS)
+    else:
+        for k, (train, test) in enumerate(cross_fit_folds(arm, event, n_folds, seed)):
+            model = TLearner(random_state=seed + k).fit(Y.iloc[train], arm[train], X.iloc[train])
+            s0[test], s1[test] = model.predict_survival(X.iloc[test], BENEFIT_GRID_MONTHS)
+    psi = aipw_pseudo_outcomes(ipcw_outcomes(time, event, arm), arm, s0, s1, e)
+    psi.index = Y.index
+    return psi
 
 
 def benefit_loss(pseudo_outcome, predicted_gain) -> float:

@@ -21,13 +21,18 @@ from models.average_benefit import AverageBenefit
 from models.base import ESTIMANDS
 from models.heterogeneity import HETEROGENEITY_ALPHA, HeterogeneityTest, blp_test
 from models.recommend import RecommendationRule
-from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
+from training.criterion import (
+    SELECTION_ESTIMAND,
+    adjusted_pseudo_outcomes,
+    benefit_loss,
+)
 from training.data import TrainingData, load_training_data
 from training.loading import PROGNOSIS_URI
 from training.prognosis_bundle import PROGNOSIS_FEATURE
 from training.split import check_folds, cv_folds, holdout_split
 
 CANDIDATES = ("risk", "t", "s", "dr")
+CONSTANT = "average"  # the constant (average-effect) candidate of selection
 BASELINES = ("trial", "real-world")
 
 
@@ -101,13 +106,17 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         ate = average_effect(data.Y["time"], data.Y["event"], data.T)
         mlflow.log_metrics({f"average_{k}": v for k, v in ate.items()})
         mlflow.log_dict(ate, "average_effect.json")
-        candidates = CANDIDATES if config.learner == "auto" else (config.learner,)
+        candidates = (*CANDIDATES, CONSTANT) if config.learner == "auto" else (config.learner,)
         mlflow.set_tag("abscopal.baseline", config.baseline)
         cv = cross_validate(train_part, candidates, config.folds, config.seed, progress)
         for name, result in cv.items():
             mlflow.log_metrics({f"cv_{name}_{k}": v for k, v in result["metrics"].items()})
-        chosen = min(cv, key=lambda n: cv[n]["metrics"]["benefit_loss"])
-        mlflow.set_tag("abscopal.learner", chosen)
+        # the constant model may win selection: the average effect is then served (below), and
+        # the best individual learner is still fitted for the curves, the gate and the card
+        selected = min(cv, key=lambda n: cv[n]["metrics"]["benefit_loss"])
+        chosen = min((n for n in cv if n != CONSTANT),
+                     key=lambda n: cv[n]["metrics"]["benefit_loss"])
+        mlflow.set_tags({"abscopal.learner": chosen, "abscopal.selected": selected})
 
         estimator = make_learner(
             chosen, n_bootstrap=config.n_bootstrap, random_state=config.seed,
@@ -116,6 +125,9 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
             **learner_params(chosen, data.X.columns),
         ).fit(train_part.Y, train_part.T, train_part.X)
         bundle = _make_bundle(estimator, data, chosen)
+        bundle.selection = {"chosen": selected, "best_individual": chosen,
+                            "criterion": "cross-validated benefit loss against covariate-"
+                                         "adjusted doubly robust pseudo-outcomes"}
         bundle.training["record_hashes"] = train_part.record_hashes()
         bundle.average = AverageBenefit(alpha=bundle.alpha, rule=estimator.rule).fit(data.Y,
                                                                                      data.T)
@@ -133,7 +145,8 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         mlflow.log_metrics({"heterogeneity_p_value": gate.p_value,
                             "heterogeneity_passed": float(gate.passed)})
         mlflow.set_tag("abscopal.effect", "individual" if gate.passed else "average")
-        holdout_metrics = evaluate_holdout(bundle, holdout)
+        holdout_psi = holdout_pseudo_outcomes(train_part, holdout, config.seed)
+        holdout_metrics = evaluate_holdout(bundle, holdout, holdout_psi)
         mlflow.log_metrics(numeric_leaves(holdout_metrics, "holdout", (
             "survival_calibration", "survival_accuracy")))
         _log_plots(cv[chosen]["oof"], train_part)
@@ -141,7 +154,8 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         mlflow.log_metric("train_seconds", time.perf_counter() - started)
 
     result = TrainResult(run_id=run.info.run_id, model_uri=info.model_uri, learner=chosen,
-                         metrics={"average_effect": ate, "holdout": holdout_metrics,
+                         metrics={"selected": selected,
+                                  "average_effect": ate, "holdout": holdout_metrics,
                                   "heterogeneity": gate.to_dict(),
                                   "cv": {n: r["metrics"] for n, r in cv.items()}})
     if config.register:
@@ -152,7 +166,8 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
             "prognosis_version": prognosis_version})
         version, promoted, reason = register_and_promote(
             client, settings, info.model_uri, run.info.run_id, model_name,
-            new_gain=bundle.served_gain(holdout.X, SELECTION_ESTIMAND), holdout=holdout, key=key,
+            new_gain=bundle.served_gain(holdout.X, SELECTION_ESTIMAND), holdout=holdout,
+            psi=holdout_psi, key=key,
         )
         result.version, result.promoted, result.reason = version, promoted, reason
     else:
@@ -166,7 +181,8 @@ def cross_validate(
     """Out-of-fold predicted gains of each learner and their benefit criterion."""
     from models import make_learner
 
-    psi = pseudo_outcomes(data.Y, data.T)[SELECTION_ESTIMAND].to_numpy()
+    psi = adjusted_pseudo_outcomes(data.Y, data.T, data.X, n_folds=folds,
+                                   seed=seed)[SELECTION_ESTIMAND].to_numpy()
     splits = cv_folds(data, folds, seed)
     task = progress.add_task("cross-validating learners", total=len(candidates) * folds) \
         if progress else None
@@ -174,6 +190,13 @@ def cross_validate(
     for name in candidates:
         oof = {k: np.full(data.n, np.nan) for k in ESTIMANDS}
         for train_idx, test_idx in splits:
+            if name == CONSTANT:
+                average = AverageBenefit().fit(data.Y.iloc[train_idx], data.T.iloc[train_idx])
+                for k in ESTIMANDS:
+                    oof[k][test_idx] = average.columns_[k]
+                if progress:
+                    progress.advance(task)
+                continue
             learner = make_learner(name, n_bootstrap=0, random_state=seed,
                                    **learner_params(name, data.X.columns))
             learner.fit(data.Y.iloc[train_idx], data.T.iloc[train_idx], data.X.iloc[train_idx])
@@ -242,10 +265,21 @@ def heterogeneity_gate(estimator, holdout: TrainingData, propensity: float,
     return blp_test(psi[SELECTION_ESTIMAND].to_numpy(), gain, SELECTION_ESTIMAND, alpha)
 
 
-def evaluate_holdout(bundle, holdout: TrainingData) -> dict:
+def holdout_pseudo_outcomes(train_part: TrainingData, holdout: TrainingData,
+                            seed: int) -> np.ndarray:
+    """The hold-out's covariate-adjusted pseudo-outcome of the selection estimand, with outcome
+    models fitted on the training part (other patients): what evaluation and promotion judge."""
+    from models.t_learner import TLearner
+
+    nuisance = TLearner(random_state=seed).fit(train_part.Y, train_part.T, train_part.X)
+    return adjusted_pseudo_outcomes(holdout.Y, holdout.T, holdout.X, nuisance=nuisance,
+                                    propensity=float(train_part.T.mean()))[
+        SELECTION_ESTIMAND].to_numpy()
+
+
+def evaluate_holdout(bundle, holdout: TrainingData, psi: np.ndarray) -> dict:
     from models import evaluate_benefit
 
-    psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
     gain = bundle.served_gain(holdout.X, SELECTION_ESTIMAND)
     metrics = evaluate_benefit(bundle.estimator, holdout.Y, holdout.T, holdout.X)
     metrics["benefit_loss"] = benefit_loss(psi, gain)

@@ -22,7 +22,6 @@ from training.criterion import (
     SELECTION_ESTIMAND,
     benefit_loss,
     promotion_test,
-    pseudo_outcomes,
 )
 from training.data import TrainingData
 from training.tracking import store_lock
@@ -46,9 +45,11 @@ def register_and_promote(
     *,
     new_gain: np.ndarray,
     holdout: TrainingData,
+    psi: np.ndarray,
     key: str,
 ) -> tuple[str, bool, str]:
-    """Returns (version, promoted, reason). A failure deletes the half-made version."""
+    """Returns (version, promoted, reason); ``psi``: the hold-out's pseudo-outcomes of the
+    selection estimand. A failure deletes the half-made version."""
     alias = settings.champion_alias
     with store_lock(settings.tracking_uri):
         duplicate = _version_with_key(client, name, key)
@@ -58,12 +59,11 @@ def register_and_promote(
         version = mlflow.register_model(model_uri, name, await_registration_for=0).version
         try:
             client.set_model_version_tag(name, version, TRAINING_KEY_TAG, key)
-            psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
             client.set_model_version_tag(name, version, "holdout_benefit_loss",
                                          f"{benefit_loss(psi, new_gain):.6g}")
             client.set_model_version_tag(name, version, "synthetic",
                                          str(holdout.synthetic).lower())
-            promoted, reason = _decide(client, name, alias, new_gain, holdout)
+            promoted, reason = _decide(client, name, alias, new_gain, holdout, psi)
             if promoted:
                 client.set_registered_model_alias(name, alias, version)
             client.set_model_version_tag(name, version, "promotion", reason)
@@ -84,7 +84,7 @@ def _version_with_key(client: MlflowClient, name: str, key: str) -> str | None:
     return None
 
 
-def _decide(client, name, alias, new_gain, holdout) -> tuple[bool, str]:
+def _decide(client, name, alias, new_gain, holdout, psi) -> tuple[bool, str]:
     try:
         champion = client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -93,7 +93,6 @@ def _decide(client, name, alias, new_gain, holdout) -> tuple[bool, str]:
     if champion_gain is None:
         return False, (f"kept {alias} v{champion.version}: it cannot be scored on this cohort "
                        f"({why_not}); use another --model-name for a different cohort")
-    psi = pseudo_outcomes(holdout.Y, holdout.T)[SELECTION_ESTIMAND].to_numpy()
     n = int(usable.sum())
     promote, diff, se, p = promotion_test(psi[usable], np.asarray(new_gain)[usable],
                                           champion_gain[usable])

@@ -67,8 +67,11 @@ def test_promotion_needs_a_significantly_better_holdout_loss(tmp_path, monkeypat
         return score
 
     # a champion that predicts every held-out pseudo-outcome exactly cannot be beaten
-    monkeypatch.setattr(registry, "champion_holdout_gain", champion(
-        lambda h: pseudo_outcomes(h.Y, h.T)[SELECTION_ESTIMAND].to_numpy()))
+    def exact(h):
+        return pseudo_outcomes(h.Y, h.T)[SELECTION_ESTIMAND].to_numpy()
+
+    monkeypatch.setattr(job, "holdout_pseudo_outcomes", lambda part, h, seed: exact(h))
+    monkeypatch.setattr(registry, "champion_holdout_gain", champion(exact))
     second = train(fast_config(cohort, seed=4))
     assert not second.promoted and "kept champion v1: not shown better" in second.reason
     # a far-off champion loses the paired one-sided test
@@ -164,3 +167,34 @@ def test_actg320_reproduces_the_published_hazard_ratio(tmp_path):
     assert ate["hazard_ratio"] == pytest.approx(0.50, abs=0.01)
     assert ate["hazard_ratio_lower"] == pytest.approx(0.33, abs=0.01)
     assert ate["hazard_ratio_upper"] == pytest.approx(0.77, abs=0.01)
+
+
+def test_selection_includes_the_constant_model_and_serves_the_average_when_it_wins(
+        tmp_path, monkeypatch):
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    real = job.cross_validate
+
+    def constant_wins(data, candidates, folds, seed, progress=None):
+        assert job.CONSTANT in candidates
+        out = real(data, candidates, folds, seed, progress)
+        out[job.CONSTANT]["metrics"]["benefit_loss"] = -1.0  # as if it predicted best
+        return out
+
+    monkeypatch.setattr(job, "cross_validate", constant_wins)
+    result = train(fast_config(cohort, learner="auto", heterogeneity_alpha=1.0))
+    bundle = mlflow.pyfunc.load_model(result.model_uri).unwrap_python_model().bundle
+    assert bundle.selection["chosen"] == "average" and bundle.serves_average
+    assert "constant model" in bundle.gate_note()
+    assert MlflowClient().get_run(result.run_id).data.tags["abscopal.selected"] == "average"
+
+
+def test_adjusted_pseudo_outcomes_are_unbiased_and_no_noisier(tmp_path):
+    from training.criterion import adjusted_pseudo_outcomes
+
+    data = load_training_data(write_small_trial(tmp_path / "t.csv", n=600))
+    plain = pseudo_outcomes(data.Y, data.T)[SELECTION_ESTIMAND]
+    adjusted = adjusted_pseudo_outcomes(data.Y, data.T, data.X, n_folds=3, seed=1)[
+        SELECTION_ESTIMAND]
+    assert adjusted.index.equals(data.Y.index)
+    assert abs(adjusted.mean() - plain.mean()) < 3 * plain.std() / np.sqrt(len(plain))
+    assert adjusted.std() < 1.05 * plain.std()
