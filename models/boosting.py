@@ -1,4 +1,9 @@
-"""Small xgboost Cox models with a Breslow baseline: the building block of T, S and DR learners.
+"""Small xgboost Cox models with a baseline hazard: the building block of T, S and DR learners.
+
+The baseline hazard is Breslow's (``baseline_hazard="breslow"``, the default here) or Kaplan-Meier
+matched (``"km_matched"``, ``models.survival.km_matched_cumulative_hazard``: the mean predicted
+curve of the patients the booster was fitted on equals their Kaplan-Meier curve), both on the same
+patients' fitted log risks. The learners choose theirs (TLearner, SLearner, DRLearner).
 
 Kept small on purpose (100-200 trees of depth 2-3, one thread): with n ~ 1,000 and bootstrap
 ensembles of 50+ members, bigger models overfit and blow the 5-minute training budget.
@@ -12,7 +17,7 @@ import numpy as np
 import xgboost as xgb
 
 from models.compiled_trees import CompiledForest
-from models.survival import breslow_cumulative_hazard, cox_survival
+from models.survival import BASELINE_HAZARDS, baseline_cumulative_hazard, cox_survival
 
 BOOSTER_PARAMS = ("n_estimators", "max_depth", "learning_rate", "subsample", "min_child_weight")
 
@@ -35,7 +40,7 @@ def cox_booster(params: dict, random_state: int | None) -> xgb.XGBRegressor:
 
 @dataclass
 class CoxBoostFit:
-    """A fitted xgboost Cox model plus its Breslow baseline, giving S(t | x)."""
+    """A fitted xgboost Cox model plus its baseline cumulative hazard, giving S(t | x)."""
 
     booster: xgb.XGBRegressor
     knots: np.ndarray
@@ -60,10 +65,31 @@ class CoxBoostFit:
 
 
 def fit_cox_boost(
-    X: np.ndarray, time: np.ndarray, event: np.ndarray, params: dict, random_state: int | None
+    X: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    params: dict,
+    random_state: int | None,
+    baseline_hazard: str = "breslow",
 ) -> CoxBoostFit:
-    """Fit the booster, then the Breslow baseline on the same patients' fitted log risks."""
+    """Fit the booster, then the baseline hazard (``models.survival.BASELINE_HAZARDS``) on the same
+    patients' fitted log risks."""
+    check_baseline_hazard(baseline_hazard)
+    booster, log_risk = fit_cox_booster(X, time, event, params, random_state)
+    knots, cumhaz = baseline_cumulative_hazard(baseline_hazard, time, event, log_risk)
+    return CoxBoostFit(booster, knots, cumhaz)
+
+
+def fit_cox_booster(
+    X: np.ndarray, time: np.ndarray, event: np.ndarray, params: dict, random_state: int | None
+) -> tuple[xgb.XGBRegressor, np.ndarray]:
+    """The fitted booster and its log risks (margins) on the patients it was fitted on."""
     booster = cox_booster(params, random_state)
     booster.fit(X, np.where(event == 1, time, -time))
-    knots, cumhaz = breslow_cumulative_hazard(time, event, booster.predict(X, output_margin=True))
-    return CoxBoostFit(booster, knots, cumhaz)
+    return booster, booster.predict(X, output_margin=True)
+
+
+def check_baseline_hazard(method: str) -> None:
+    if method not in BASELINE_HAZARDS:
+        raise ValueError(f"unknown baseline_hazard {method!r}; expected one of "
+                         f"{', '.join(BASELINE_HAZARDS)}")

@@ -7,6 +7,7 @@
    1:1 trial gives up to chance).
 3. One small xgboost regressor per estimand learns E[psi | X]: that is ``effect``.
 
+``baseline_hazard`` is the nuisance T-learners' ("km_matched", the default, or "breslow"; TLearner).
 ``predict_survival`` returns the fold T-learners' curves averaged (the nuisance model): the curves
 and the DR ``effect`` are different estimators, so s_rt_ici - s_ici need not equal the DR gain.
 """
@@ -44,6 +45,7 @@ class DRLearner(PointBenefitEstimator):
         min_child_weight: float = 20.0,
         random_state: int | None = 0,
         feature_timepoints: dict[str, str] | None = None,
+        baseline_hazard: str = "km_matched",
     ):
         self.n_folds = n_folds
         self.propensity = propensity
@@ -56,6 +58,7 @@ class DRLearner(PointBenefitEstimator):
         self.min_child_weight = min_child_weight
         self.random_state = random_state
         self.feature_timepoints = feature_timepoints
+        self.baseline_hazard = baseline_hazard
 
     def fit(self, Y: pd.DataFrame, T, X: pd.DataFrame) -> DRLearner:
         self._check_features(X)
@@ -76,6 +79,7 @@ class DRLearner(PointBenefitEstimator):
                 n_estimators=self.nuisance_n_estimators,
                 max_depth=self.nuisance_max_depth,
                 random_state=None if self.random_state is None else self.random_state + k,
+                baseline_hazard=self.baseline_hazard,
             ).fit(Y.iloc[train], arm[train], Xf.iloc[train])
             s0[test], s1[test] = nuisance.predict_survival(Xf.iloc[test], BENEFIT_GRID_MONTHS)
             self.nuisance_.append(nuisance)

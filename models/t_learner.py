@@ -1,8 +1,10 @@
-"""T-learner: one xgboost Cox model per arm, each with its own Breslow baseline.
+"""T-learner: one xgboost Cox model per arm, each with its own baseline hazard.
 
 S_arm(t | x) = exp(-H0_arm(t) exp(f_arm(x))). Each arm's model sees only its own patients, so the
 arms may differ in every way (no shared structure); with small arms this is noisy, which is why the
 S- and DR-learners exist beside it. xgboost handles missing values natively (no imputation).
+``baseline_hazard``: "km_matched" (default: each arm's mean predicted curve over its own patients
+equals the arm's Kaplan-Meier curve, cure plateau included) or "breslow" (models.survival).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class TLearner(PointBenefitEstimator):
         min_child_weight: float = 1.0,
         random_state: int | None = 0,
         feature_timepoints: dict[str, str] | None = None,
+        baseline_hazard: str = "km_matched",
     ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -35,6 +38,7 @@ class TLearner(PointBenefitEstimator):
         self.min_child_weight = min_child_weight
         self.random_state = random_state
         self.feature_timepoints = feature_timepoints
+        self.baseline_hazard = baseline_hazard
 
     def fit(self, Y: pd.DataFrame, T, X: pd.DataFrame) -> TLearner:
         self._check_features(X)
@@ -48,6 +52,7 @@ class TLearner(PointBenefitEstimator):
                 event[arm == a],
                 booster_params(self),
                 self.random_state,
+                self.baseline_hazard,
             )
             for a in (0, 1)
         }
@@ -60,7 +65,7 @@ class TLearner(PointBenefitEstimator):
     @staticmethod
     def _stacked_cox_terms(members: list[TLearner], X: pd.DataFrame, cache: dict):
         """All members at once (BootstrapBenefit's fast path): log risks (M, 2, n) and each
-        member's Breslow baseline per arm. Same margins as ``predict_survival`` member by member.
+        member's baseline per arm. Same margins as ``predict_survival`` member by member.
         """
         if "forest" not in cache:
             cache["forest"] = CompiledForest(
