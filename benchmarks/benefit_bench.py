@@ -22,6 +22,10 @@ keeps what it measured.
 real patients of ../shared/data/public_ici) as an input; the risk learner takes it as its
 external risk score (issue 12: "no worse on the virtual trial's benefit metrics").
 
+"served" is the product itself: ``abscopal train``'s selection (constant model included),
+bootstrap ensemble and heterogeneity gate (the trial's average effect when it fails), without
+registering (MLflow runs go to a temporary store).
+
 "treat-all" predicts everyone the training trial's Kaplan-Meier average gain; "econml" is
 EconML's CausalForestDML on the IPCW pseudo-outcome of each estimand (the known propensity 0.5 as
 its treatment model).
@@ -115,6 +119,8 @@ def learner_predictions(name, train, X_test, n_bootstrap, seed, prognosis=None,
         return treat_all_predictions(train, len(X_test))
     if name == "econml":
         return econml_predictions(train, X_test)
+    if name == "served":
+        return served_predictions(train, test_features, n_bootstrap, seed)
     X_train, params = train.X, {}
     if name.endswith("+prognosis"):  # the real-world prognosis score as an input (issue 12)
         from training.job import learner_params
@@ -131,6 +137,23 @@ def learner_predictions(name, train, X_test, n_bootstrap, seed, prognosis=None,
     model = make_learner(name, n_bootstrap=n_bootstrap, random_state=seed, **params).fit(
         train.Y, train.T, X_train)
     table = model.predict_benefit(X_test)
+    return {c: table[c].to_numpy() for c in table.columns}
+
+
+def served_predictions(train, test_features, n_bootstrap, seed) -> dict[str, np.ndarray]:
+    """What ``abscopal train`` would serve: selection among the learners and the constant model,
+    the chosen learner's bootstrap ensemble, the heterogeneity gate on a 25% hold-out (the
+    average effect when it fails), run through training.job.train without registering."""
+    import mlflow
+
+    from training.job import TrainConfig
+    from training.job import train as run_training
+
+    result = run_training(TrainConfig(cohort=train.source, register=False,
+                                      n_bootstrap=n_bootstrap, seed=seed))
+    bundle = mlflow.pyfunc.load_model(result.model_uri).unwrap_python_model().bundle
+    X = test_features.reindex(columns=bundle.feature_names)
+    table = bundle.predict_frame(X)
     return {c: table[c].to_numpy() for c in table.columns}
 
 
@@ -192,6 +215,7 @@ def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
                 train_dir = write_trial(workdir / "train", n_patients=n, seed=seed,
                                         scenario=scenario, overwrite=True)
                 train = load_training_data(train_dir)
+                train.source = train_dir  # the "served" learner trains from the files
                 X_test = test.available.reindex(columns=train.X.columns)
                 for name in args.learners:
                     started = time.perf_counter()
@@ -322,6 +346,17 @@ def semi_synthetic_rows(n_bootstrap: int, seed: int, workdir: Path) -> list[dict
     return rows
 
 
+def isolated_mlflow(workdir: Path) -> None:
+    """The "served" learner logs MLflow runs: into a store in ``workdir``, never mlflow.db."""
+    import os
+
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    for var in ("MLFLOW_TRACKING_URI", "ABSCOPAL_TRACKING_URI"):
+        os.environ[var] = uri
+    for var in ("MLFLOW_DISABLE_TELEMETRY", "BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK"):
+        os.environ.setdefault(var, "true")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -340,6 +375,7 @@ def main() -> None:
     args.scenarios = args.scenarios.split(",")
     args.learners = args.learners.split(",")
     with tempfile.TemporaryDirectory() as tmp:
+        isolated_mlflow(Path(tmp))
         rows = virtual_trial_rows(args, Path(tmp), args.out)
         semi = semi_synthetic_rows(args.bootstrap, args.seed, Path(tmp)) \
             if args.semi_synthetic else []
