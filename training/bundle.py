@@ -60,17 +60,19 @@ class ModelBundle:
         """The sentence every response carries when the average effect is served."""
         if not self.serves_average:
             return None
+        reasons = []
         selection = self.__dict__.get("selection") or {}
         if selection.get("chosen") == "average":
-            return (f"average effect of the trial for every patient: the constant model had the "
-                    f"lowest cross-validated benefit loss (best individual learner "
-                    f"{selection['best_individual']!r} did not beat it); no individual "
-                    f"recommendation")
-        gate = self.heterogeneity
-        return (f"average effect of the trial for every patient: heterogeneity was not shown on "
-                f"{gate['n']} held-out patients (best-linear-predictor test, one-sided p = "
-                f"{gate['p_value']:.2f}, pre-specified level {gate['alpha']:g}); no individual "
-                f"recommendation")
+            reasons.append(f"the constant model had the lowest cross-validated benefit loss "
+                           f"(the best individual learner, {selection['best_individual']!r}, "
+                           f"did not beat it)")
+        gate = self.__dict__.get("heterogeneity")
+        if gate is not None and not gate["passed"]:
+            reasons.append(f"heterogeneity was not shown on {gate['n']} held-out patients "
+                           f"(best-linear-predictor test, one-sided p = {gate['p_value']:.2f}, "
+                           f"pre-specified level {gate['alpha']:g})")
+        return (f"average effect of the trial for every patient: {'; '.join(reasons)}; no "
+                f"individual recommendation")
 
     @property
     def feature_names(self) -> list[str]:
