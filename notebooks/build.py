@@ -245,6 +245,28 @@ MODEL_EVALUATION = [
         }, name=label).round(3).to_frame()
     """),
     md("""
+        ### Survival curves per arm: calibration and accuracy
+
+        The learner's curves under each arm, on that arm's patients (randomisation makes them a
+        sample of all): mean predicted S(6) and S(12) against the arm's Kaplan-Meier with its 95%
+        interval, the calibration slope at 12 months (1 = well spread), IPCW Brier scores at 6 and
+        12 months and integrated over 0.5-12 months, and Uno's C of the predicted 12-month RMST
+        (`models.evaluation`; `abscopal evaluate` writes the same numbers).
+    """),
+    code("""
+        rows = {}
+        for arm in ("ici", "rt_ici"):
+            row = {}
+            for h in ("6mo", "12mo"):
+                c = metrics["survival_calibration"][f"{arm}_{h}"]
+                row[f"mean predicted S({h})"] = c["mean_predicted"]
+                row[f"KM S({h}) [95% CI]"] = (f"{c['kaplan_meier']:.3f} "
+                                              f"[{c['km_lower']:.3f}, {c['km_upper']:.3f}]")
+            row.update(metrics["survival_accuracy"][arm])
+            rows[arm] = row
+        pd.DataFrame(rows).T.round(3)
+    """),
+    md("""
         ### Calibration of benefit and Qini
 
         Patients are grouped by predicted 6-month PFS gain; each group's observed gain is the

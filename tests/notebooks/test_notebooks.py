@@ -81,6 +81,7 @@ def test_model_evaluation_notebook(venv_kernel, tmp_path):
     assert "no champion found" in text  # the empty store: trained its own small model
     assert "C-for-benefit" in text and "coverage" in text
     assert "published 0.50 (0.33-0.76)" in text
+    assert "integrated_brier_12mo" in text and "calibration_slope_12mo" in text  # per arm
 
 
 @pytest.mark.slow
