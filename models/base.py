@@ -126,11 +126,11 @@ def benefit_from_curves(
     i6 = int(np.flatnonzero(np.isclose(times, 6.0))[0])
     i12 = int(np.flatnonzero(np.isclose(times, RMST_HORIZON_MONTHS))[0])
     widths = np.diff(times[: i12 + 1])
-    diff = s_rt_ici - s_ici
+    diff = s_rt_ici - s_ici  # (..., len(times)): any leading shape, e.g. members x patients
     return {
-        "pfs_gain_6mo": diff[:, i6],
-        "pfs_gain_12mo": diff[:, i12],
-        "rmst_gain_12mo": diff[:, :i12] @ widths,
+        "pfs_gain_6mo": diff[..., i6],
+        "pfs_gain_12mo": diff[..., i12],
+        "rmst_gain_12mo": diff[..., :i12] @ widths,
     }
 
 

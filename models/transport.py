@@ -12,6 +12,8 @@ effect transports from the trial to the real-world population.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 TINY_HAZARD = 1e-9  # below this cumulative hazard (t near 0) the ratio is taken as 1
@@ -39,30 +41,55 @@ def transported_benefit(
 
     ``s_ici_baseline``: (n, G) S_ici on BENEFIT_GRID_MONTHS followed by 6, 12 and any extra
     times; ``ratio_draws``: (M, n or 1, G) hazard-ratio curves, one per bootstrap draw of the
-    trial's effect. Each draw gives S_rt = S_ici ** r and the estimands; the estimate, interval and
-    P(gain >= MCID) come from the draws exactly as in BootstrapBenefit. ``individual=False``
+    trial's effect, or (scale (M, n), curve (M, G)) with r = scale * curve (Cox-type members:
+    e^(f_rt - f_ici) and H0_rt / H0_ici; NaN where H0_ici = 0 means r = 1). Each draw gives
+    S_rt = S_ici ** r and the estimands; the estimate, interval and P(gain >= MCID) come from
+    the draws exactly as in BootstrapBenefit. ``individual=False``
     (the trial's average effect) recommends nothing individual. Returns (columns, S_ici, mean
     S_rt) on the extra times.
     """
     from models.base import BENEFIT_GRID_MONTHS, ESTIMANDS, PREDICTION_COLUMNS, benefit_from_curves
-    from models.ensemble import BootstrapBenefit
+    from models.ensemble import CURVE_THREADS, PARALLEL_MIN_PATIENTS, BootstrapBenefit
     from models.recommend import recommend
 
     k = len(BENEFIT_GRID_MONTHS)
-    n, n_draws = len(s_ici_baseline), ratio_draws.shape[0]
+    n = len(s_ici_baseline)
+    if isinstance(ratio_draws, tuple):  # (scale (M, n), curve (M, G)): r = scale * curve, NaN = 1
+        scale, curve = ratio_draws
+        n_draws = scale.shape[0]
+        no_hazard = np.isnan(curve).astype(float)
+        finite_curve = np.where(np.isnan(curve), 0.0, curve)
+    else:
+        scale = None
+        n_draws = ratio_draws.shape[0]
     draws = {e: np.empty((n_draws, n)) for e in ESTIMANDS}
     s1_mean = np.empty_like(s_ici_baseline)
-    for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        base = s_ici_baseline[lo:hi]
-        ratios = ratio_draws if ratio_draws.shape[1] == 1 else ratio_draws[:, lo:hi]
-        s1 = np.clip(base, 0.0, 1.0)[None] ** ratios  # (M, c, G)
-        s1_mean[lo:hi] = s1.mean(axis=0)
-        gains = benefit_from_curves(
-            np.broadcast_to(base[None, :, :k], s1[:, :, :k].shape).reshape(-1, k),
-            s1[:, :, :k].reshape(-1, k))
-        for e in ESTIMANDS:
-            draws[e][:, lo:hi] = gains[e].reshape(n_draws, hi - lo)
+    def fill(start: int, stop: int) -> None:
+        for lo in range(start, stop, chunk):
+            hi = min(stop, lo + chunk)
+            base = s_ici_baseline[lo:hi]
+            if scale is not None:  # built per chunk: the (M, n, G) array never exists whole
+                ratios = np.multiply(scale[:, lo:hi, None], finite_curve[:, None, :])
+                ratios += no_hazard[:, None, :]  # r = 1 where the trial's ICI arm has no hazard
+            else:
+                ratios = ratio_draws if ratio_draws.shape[1] == 1 else ratio_draws[:, lo:hi]
+            # S ** r as exp(r log S), in place; S = 0 stays 0
+            s1 = np.multiply(ratios, np.log(np.clip(base, 1e-300, 1.0))[None])  # (M, c, G)
+            np.exp(s1, out=s1)
+            s1_mean[lo:hi] = s1.mean(axis=0)
+            gains = benefit_from_curves(base[None, :, :k], s1[:, :, :k])
+            for e in ESTIMANDS:
+                draws[e][:, lo:hi] = gains[e]
+
+    # numpy releases the GIL in these loops: large batches use the machine's cores, as the
+    # ensemble's own fast path does
+    parts = min(CURVE_THREADS, n // PARALLEL_MIN_PATIENTS) or 1
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    if parts == 1:
+        fill(0, n)
+    else:
+        with ThreadPoolExecutor(parts) as pool:
+            list(pool.map(fill, bounds[:-1], bounds[1:]))
     est, lower, upper = BootstrapBenefit._interval(
         np.stack([draws[e] for e in ESTIMANDS], axis=1), alpha)
     columns = {"s_ici_6mo": s_ici_baseline[:, k], "s_rt_ici_6mo": s1_mean[:, k],

@@ -163,11 +163,30 @@ class ModelBundle:
         base = model.survival_from_log_risk(X[PROGNOSIS_FEATURE].to_numpy(float), grid)
         if self.serves_average:
             ratios = self.average.ratio_draws(grid)
+        elif self.estimator._stackable():
+            ratios = self._stacked_ratios(X, grid)
         else:
             ratios = np.stack([hazard_ratio_curve(*m.predict_survival(X, grid))
                                for m in self.estimator.members_])
         return transported_benefit(base, ratios, self.alpha, self.estimator._rule(),
                                    individual=not self.serves_average)
+
+    def _stacked_ratios(self, X: pd.DataFrame, grid: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """Hazard-ratio curves of Cox-type members without their curves: for S = exp(-H0 e^f),
+        H_rt / H_ici = e^(f_rt - f_ici) H0_rt(t) / H0_ici(t) (the ensemble's fast path terms;
+        equal to ``hazard_ratio_curve`` of the members' curves where H0_ici > 0)."""
+        from models.transport import TINY_HAZARD
+
+        estimator = self.estimator
+        cache = estimator._stack_cache()
+        log_risk, baselines = type(estimator.members_[0])._stacked_cox_terms(
+            estimator.members_, X, cache["terms"])
+        h = -estimator._baseline_terms(baselines, grid, cache)[:, :, 2:]  # (M, 2, G)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            curve = np.where(h[:, 0] > TINY_HAZARD, h[:, 1] / h[:, 0], np.nan)  # (M, G)
+        scale = np.exp(np.asarray(log_risk, float)[:, 1] - np.asarray(log_risk, float)[:, 0])
+        return scale, curve  # r = scale x curve, NaN (no hazard yet) = 1: models.transport
 
     def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """PREDICTION_COLUMNS per patient (index = patient_id)."""

@@ -74,6 +74,15 @@ def test_real_world_baseline_serves_the_prognosis_curve_with_the_trial_effect(tm
                                columns["s_rt_ici_6mo"] - columns["s_ici_6mo"], atol=1e-9)
     assert ((columns["rmst_gain_12mo_lower"] <= columns["rmst_gain_12mo"])
             & (columns["rmst_gain_12mo"] <= columns["rmst_gain_12mo_upper"])).all()
+    # the fast path (Cox terms of all members at once) equals the member-by-member curves
+    from models.base import BENEFIT_GRID_MONTHS
+    from models.transport import hazard_ratio_curve
+
+    loop = np.stack([hazard_ratio_curve(*m.predict_survival(X, BENEFIT_GRID_MONTHS))
+                     for m in bundle.estimator.members_])
+    scale, curve = bundle._stacked_ratios(X, BENEFIT_GRID_MONTHS)
+    stacked = np.nan_to_num(scale[:, :, None] * curve[:, None, :], nan=1.0)
+    np.testing.assert_allclose(stacked, loop, rtol=1e-6)
     # the trial's effect (RT helps, most in cold tumours) carries over on average
     trial = pd.read_csv(cohort).drop(columns=["arm", "pfs_months", "pfs_event"])
     everyone = bundle.features_for(bundle.raw_from_records(trial.to_dict("records")))
