@@ -31,20 +31,30 @@ def read_clinical(
     patients) makes the arm and outcomes optional.
     """
     path = Path(path)
+    df = map_columns(read_table(path), rename, path)
+    return validate(df, clinical_schema(endpoint), str(path))
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A clinical CSV as read, before any mapping or validation; unreadable files say why."""
     try:
-        df = pd.read_csv(path, dtype={"patient_id": str}, skipinitialspace=True)
+        return pd.read_csv(path, dtype={"patient_id": str}, skipinitialspace=True)
     except FileNotFoundError:
         raise CohortFormatError(path, [Problem(None, "file not found")]) from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise CohortFormatError(path, [Problem(None, f"not a readable CSV: {exc}")]) from None
-    if rename:
-        missing = [src for src in rename if src not in df.columns]
-        if missing:
-            raise CohortFormatError(
-                path, [Problem(src, "column named by a mapping flag is missing") for src in missing]
-            )
-        df = df.rename(columns=rename)
-    return validate(df, clinical_schema(endpoint), str(path))
+
+
+def map_columns(df: pd.DataFrame, rename: dict[str, str] | None, path: Path) -> pd.DataFrame:
+    """Rename a foreign table's columns (the mapping flags), naming any mapped column absent."""
+    if not rename:
+        return df
+    missing = [src for src in rename if src not in df.columns]
+    if missing:
+        raise CohortFormatError(
+            path, [Problem(src, "column named by a mapping flag is missing") for src in missing]
+        )
+    return df.rename(columns=rename)
 
 
 @dataclass

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cohorts.errors import CohortFormatError, Problem
-from cohorts.io import read_cohort
+from cohorts.io import map_columns, read_cohort, read_table
 from cohorts.schema import clinical_schema, validate
 
 LORIS_MARKERS = {"cohort", "sample_id", "prior_systemic_therapy", "drug"}
@@ -82,20 +82,9 @@ def read_ici_cohort(
         clinical = read_cohort(path, rename=rename, endpoint=None).clinical
         name = path.name
     else:
-        try:
-            frame = pd.read_csv(path, dtype={"patient_id": str}, skipinitialspace=True)
-        except FileNotFoundError:
-            raise CohortFormatError(path, [Problem(None, "file not found")]) from None
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise CohortFormatError(path, [Problem(None, f"not a readable CSV: {exc}")]) from None
-        if is_loris_compilation(frame.columns):
-            frame = loris_to_clinical(frame)
-        elif rename:
-            missing = [src for src in rename if src not in frame.columns]
-            if missing:
-                raise CohortFormatError(path, [Problem(src, "column named by a mapping flag is "
-                                                            "missing") for src in missing])
-            frame = frame.rename(columns=rename)
+        frame = read_table(path)
+        frame = (loris_to_clinical(frame) if is_loris_compilation(frame.columns)
+                 else map_columns(frame, rename, path))
         if "arm" not in frame.columns:
             frame = frame.assign(arm=0)
         clinical = validate(frame, clinical_schema(None), str(path))

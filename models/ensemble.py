@@ -39,6 +39,18 @@ CURVE_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched
 PARALLEL_MIN_PATIENTS = 200  # per thread: below this, thread start-up outweighs the gain
 
 
+def run_in_parts(fill, n: int) -> None:
+    """``fill(start, stop)`` over patients 0..n, on up to CURVE_THREADS threads for large
+    batches: numpy releases the GIL in its array loops, so they use every core of the machine."""
+    parts = min(CURVE_THREADS, n // PARALLEL_MIN_PATIENTS) or 1
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    if parts == 1:
+        fill(0, n)
+        return
+    with ThreadPoolExecutor(parts) as pool:
+        list(pool.map(fill, bounds[:-1], bounds[1:]))
+
+
 def _fit_member(learner, Y, T, X):
     return learner.fit(Y, T, X)
 
@@ -261,14 +273,7 @@ class BootstrapBenefit(BenefitEstimator):
                 mean0[start:end] = curves[:, 0, :, 2:].sum(axis=0) / n_members
                 mean1[start:end] = curves[:, 1, :, 2:].sum(axis=0) / n_members
 
-        # numpy releases the GIL in these loops: large batches use every core of the machine
-        parts = min(CURVE_THREADS, n // PARALLEL_MIN_PATIENTS) or 1
-        bounds = np.linspace(0, n, parts + 1).astype(int)
-        if parts == 1:
-            fill(0, n)
-        else:
-            with ThreadPoolExecutor(parts) as pool:
-                list(pool.map(fill, bounds[:-1], bounds[1:]))
+        run_in_parts(fill, n)
         return mean0, mean1, {e: draws[e] for e in ESTIMANDS}
 
     def __getstate__(self) -> dict:

@@ -12,8 +12,6 @@ effect transports from the trial to the real-world population.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 TINY_HAZARD = 1e-9  # below this cumulative hazard (t near 0) the ratio is taken as 1
@@ -49,7 +47,7 @@ def transported_benefit(
     S_rt) on the extra times.
     """
     from models.base import BENEFIT_GRID_MONTHS, ESTIMANDS, PREDICTION_COLUMNS, benefit_from_curves
-    from models.ensemble import CURVE_THREADS, PARALLEL_MIN_PATIENTS, BootstrapBenefit
+    from models.ensemble import BootstrapBenefit, run_in_parts
     from models.recommend import recommend
 
     k = len(BENEFIT_GRID_MONTHS)
@@ -81,15 +79,7 @@ def transported_benefit(
             for e in ESTIMANDS:
                 draws[e][:, lo:hi] = gains[e]
 
-    # numpy releases the GIL in these loops: large batches use the machine's cores, as the
-    # ensemble's own fast path does
-    parts = min(CURVE_THREADS, n // PARALLEL_MIN_PATIENTS) or 1
-    bounds = np.linspace(0, n, parts + 1).astype(int)
-    if parts == 1:
-        fill(0, n)
-    else:
-        with ThreadPoolExecutor(parts) as pool:
-            list(pool.map(fill, bounds[:-1], bounds[1:]))
+    run_in_parts(fill, n)
     est, lower, upper = BootstrapBenefit._interval(
         np.stack([draws[e] for e in ESTIMANDS], axis=1), alpha)
     columns = {"s_ici_6mo": s_ici_baseline[:, k], "s_rt_ici_6mo": s1_mean[:, k],

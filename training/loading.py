@@ -43,25 +43,31 @@ def _registered_version(uri: str) -> tuple[str | None, str | None]:
     return mv.name, str(mv.version)
 
 
+def _load_pyfunc(uri: str, settings: Settings, train_command: str):
+    """The MLflow pyfunc at ``uri``; a clear ModelNotFoundError naming the command otherwise."""
+    from training.tracking import configure
+
+    configure(settings)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        raise ModelNotFoundError(
+            f"no model at {uri} in {settings.tracking_uri} ({str(exc).splitlines()[0]}). "
+            f"Train and register one first: {train_command}."
+        ) from None
+
+
 def default_model_uri(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return settings.model_uri or f"models:/{settings.model_name}@{settings.champion_alias}"
 
 
 def load_model(uri: str | None = None, settings: Settings | None = None) -> LoadedModel:
-    from training.tracking import configure
 
     settings = settings or get_settings()
     uri = uri or default_model_uri(settings)
-    configure(settings)
-    try:
-        pyfunc = mlflow.pyfunc.load_model(uri)
-    except (MlflowException, OSError) as exc:
-        raise ModelNotFoundError(
-            f"no model at {uri} in {settings.tracking_uri} ({str(exc).splitlines()[0]}). "
-            "Train and register one first: `abscopal train --cohort data/virtual_trial` "
-            "(or `make run`)."
-        ) from None
+    pyfunc = _load_pyfunc(uri, settings, "`abscopal train --cohort data/virtual_trial` (or "
+                                         "`make run`)")
     name, version = _registered_version(uri)
     return LoadedModel(
         bundle=pyfunc.unwrap_python_model().bundle,
@@ -79,20 +85,13 @@ def load_prognosis(uri: str | None = None, settings: Settings | None = None):
     """The registered prognosis model (training.prognosis_bundle.PrognosisBundle) and its version.
 
     Fails with the command that trains one when none is registered."""
-    from training.tracking import configure
 
     settings = settings or get_settings()
     uri = uri or PROGNOSIS_URI
-    configure(settings)
-    try:
-        pyfunc = mlflow.pyfunc.load_model(uri)
-    except (MlflowException, OSError) as exc:
-        raise ModelNotFoundError(
-            f"no prognosis model at {uri} in {settings.tracking_uri} "
-            f"({str(exc).splitlines()[0]}). Train and register one first: `abscopal "
-            "train-prognosis --cohort ../shared/data/public_ici/nsclc_ici_cohorts.csv` (or "
-            "`make run`, which does when the real cohorts are present)."
-        ) from None
+    pyfunc = _load_pyfunc(uri, settings, "`abscopal train-prognosis --cohort "
+                                         "../shared/data/public_ici/nsclc_ici_cohorts.csv` (or "
+                                         "`make run`, which does when the real cohorts are "
+                                         "present)")
     bundle = pyfunc.unwrap_python_model().bundle
     if not hasattr(bundle, "models"):
         raise ModelNotFoundError(f"{uri} is not a prognosis model (train-prognosis makes one)")

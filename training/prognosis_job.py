@@ -223,36 +223,17 @@ def register_prognosis(client, settings, model_uri: str, name: str, *, bundle, d
     lower than the champion's (paired one-sided test) on patients neither was trained on."""
     from mlflow.exceptions import MlflowException
 
-    from training.registry import TRAINING_KEY_TAG, _version_with_key
-    from training.tracking import store_lock
+    from training.registry import register_version
 
-    alias = settings.champion_alias
-    with store_lock(settings.tracking_uri):
-        duplicate = _version_with_key(client, name, key)
-        if duplicate is not None:
-            return duplicate, False, (f"not registered: version {duplicate} was trained on the "
-                                      "identical data with identical settings")
-        version = mlflow.register_model(model_uri, name, await_registration_for=0).version
+    def decide(alias: str) -> tuple[bool, str]:
         try:
-            client.set_model_version_tag(name, version, TRAINING_KEY_TAG, key)
-            client.set_model_version_tag(name, version, "synthetic",
-                                         str(data.synthetic).lower())
-            try:
-                champion = client.get_model_version_by_alias(name, alias)
-            except MlflowException:
-                champion = None
-            if champion is None:
-                promoted, reason = True, f"no {alias} yet: this version becomes {alias}"
-            else:
-                promoted, reason = _versus_champion(name, alias, champion.version, bundle, data,
-                                                    holdout, endpoint)
-            if promoted:
-                client.set_registered_model_alias(name, alias, version)
-            client.set_model_version_tag(name, version, "promotion", reason)
-        except BaseException:
-            client.delete_model_version(name, version)
-            raise
-    return str(version), promoted, reason
+            champion = client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return True, f"no {alias} yet: this version becomes {alias}"
+        return _versus_champion(name, alias, champion.version, bundle, data, holdout, endpoint)
+
+    return register_version(client, settings, model_uri, name, key=key,
+                            tags={"synthetic": str(data.synthetic).lower()}, decide=decide)
 
 
 def _versus_champion(name, alias, champion_version, bundle, data, holdout, endpoint):

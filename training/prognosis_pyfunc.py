@@ -7,7 +7,6 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, Schema
 
-from cohorts.schema import CATEGORICAL_BASELINE, MUTATION_FLAGS, NUMERIC_BASELINE
 from models.base import SURVIVAL_GRID_MONTHS
 from training.prognosis_bundle import PrognosisBundle
 
@@ -37,10 +36,9 @@ class PrognosisPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def signature(endpoints: list[str]) -> ModelSignature:
-    inputs = [ColSpec("string", "patient_id", required=False)]
-    inputs += [ColSpec("double", name, required=False) for name in NUMERIC_BASELINE]
-    inputs += [ColSpec("string", name, required=False) for name in CATEGORICAL_BASELINE]
-    inputs += [ColSpec("double", name, required=False) for name in MUTATION_FLAGS]
+    from training.pyfunc import baseline_inputs
+
+    inputs = baseline_inputs()
     outputs = [ColSpec("string", "patient_id"), ColSpec(Array("double"), "months")]
     for ep in endpoints:
         outputs += [ColSpec("double", f"{ep}_{k}") for k in ("log_risk", "s_6mo", "s_12mo")]

@@ -48,11 +48,17 @@ class BenefitPyfunc(mlflow.pyfunc.PythonModel):
         return table
 
 
-def signature(extra_columns: list[str]) -> ModelSignature:
+def baseline_inputs() -> list[ColSpec]:
+    """The clinical.csv baseline columns, all optional: the input of every abscopal pyfunc."""
     inputs = [ColSpec("string", "patient_id", required=False)]
     inputs += [ColSpec("double", name, required=False) for name in NUMERIC_BASELINE]
     inputs += [ColSpec("string", name, required=False) for name in CATEGORICAL_BASELINE]
     inputs += [ColSpec("double", name, required=False) for name in MUTATION_FLAGS]
+    return inputs
+
+
+def signature(extra_columns: list[str]) -> ModelSignature:
+    inputs = baseline_inputs()
     known = {c.name for c in inputs}
     inputs += [ColSpec("double", c, required=False) for c in extra_columns if c not in known]
     outputs = [ColSpec("string", "patient_id")]

@@ -50,6 +50,18 @@ def register_and_promote(
 ) -> tuple[str, bool, str]:
     """Returns (version, promoted, reason); ``psi``: the hold-out's pseudo-outcomes of the
     selection estimand. A failure deletes the half-made version."""
+    tags = {"holdout_benefit_loss": f"{benefit_loss(psi, new_gain):.6g}",
+            "synthetic": str(holdout.synthetic).lower()}
+    return register_version(
+        client, settings, model_uri, name, key=key, tags=tags,
+        decide=lambda alias: _decide(client, name, alias, new_gain, holdout, psi))
+
+
+def register_version(client: MlflowClient, settings: Settings, model_uri: str, name: str, *,
+                     key: str, tags: dict[str, str], decide) -> tuple[str, bool, str]:
+    """The registration every model kind shares: no duplicate of an identical training (tag
+    ``training_key``), the version's tags, then ``decide(alias) -> (promote, reason)`` and the
+    alias move, all under the store's lock; a failure deletes the half-made version."""
     alias = settings.champion_alias
     with store_lock(settings.tracking_uri):
         duplicate = _version_with_key(client, name, key)
@@ -59,11 +71,9 @@ def register_and_promote(
         version = mlflow.register_model(model_uri, name, await_registration_for=0).version
         try:
             client.set_model_version_tag(name, version, TRAINING_KEY_TAG, key)
-            client.set_model_version_tag(name, version, "holdout_benefit_loss",
-                                         f"{benefit_loss(psi, new_gain):.6g}")
-            client.set_model_version_tag(name, version, "synthetic",
-                                         str(holdout.synthetic).lower())
-            promoted, reason = _decide(client, name, alias, new_gain, holdout, psi)
+            for tag, value in tags.items():
+                client.set_model_version_tag(name, version, tag, value)
+            promoted, reason = decide(alias)
             if promoted:
                 client.set_registered_model_alias(name, alias, version)
             client.set_model_version_tag(name, version, "promotion", reason)
