@@ -144,6 +144,10 @@ def train(
     prognosis_model: Annotated[str | None, typer.Option(
         help="MLflow URI of the prognosis model (default models:/ici-prognosis@champion).")
     ] = None,
+    allow_feature: Annotated[list[str] | None, typer.Option(
+        help="A feature the outcome-leakage guard may not refuse although it predicts the "
+             "outcome very well (repeatable or comma-separated; recorded in the run and the "
+             "model card).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
 ) -> None:
     """Fit, evaluate, log to MLflow, register and maybe promote a benefit model."""
@@ -164,6 +168,7 @@ def train(
         folds=folds, n_bootstrap=bootstrap, seed=seed, heterogeneity_alpha=heterogeneity_alpha,
         prognosis_feature=prognosis_feature or baseline.value == "real-world",
         baseline=baseline.value, prognosis_uri=prognosis_model,
+        allow_features=[f.strip() for v in allow_feature or [] for f in v.split(",") if f.strip()],
     )
     with Progress(console=console, transient=True, disable=json_output) as progress:
         result = run_training(config, progress=progress)
@@ -251,6 +256,32 @@ def train_prognosis(
 
 @app.command()
 @clean_errors
+def doctor(
+    fix: Annotated[bool, typer.Option(help="Delete incomplete versions no alias points to and "
+                                           "mark stale RUNNING runs FAILED.")] = False,
+    stale_hours: Annotated[float, typer.Option(
+        min=0.0, help="A RUNNING run older than this is stale.")] = 6.0,
+) -> None:
+    """Find what a crash left in the tracking store (incomplete versions, runs RUNNING forever)."""
+    from training.doctor import examine
+    from training.tracking import configure
+
+    found = examine(configure(), fix=fix, stale_hours=stale_hours)
+    for name, version in found.incomplete_versions:
+        typer.echo(f"incomplete: {name} version {version} (registration did not complete; "
+                   "never loaded)")
+    for run_id in found.stale_runs:
+        typer.echo(f"stale: run {run_id} RUNNING for more than {stale_hours:g} h")
+    for line in found.fixed:
+        typer.echo(f"fixed: {line}")
+    if not (found.incomplete_versions or found.stale_runs):
+        typer.echo("the tracking store is clean")
+    elif not fix:
+        typer.echo("run `abscopal doctor --fix` to clean up")
+
+
+@app.command()
+@clean_errors
 def predict(
     cohort: Annotated[Path, typer.Option(help="Cohort directory or clinical CSV to score.")],
     out: Annotated[Path, typer.Option(help="CSV to write, one row per patient.")],
@@ -322,9 +353,20 @@ def serve(
     os.environ["ABSCOPAL_MODEL_URI"] = loaded.uri  # the service workers read it at start-up
     for var in ("BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY"):
         os.environ.setdefault(var, "true")
+    import ipaddress
+
     import bentoml
 
     console.print(f"serving {loaded.uri} (version {loaded.version}, run {loaded.run_id})"
                   f"{' trained on SYNTHETIC data' if loaded.bundle.synthetic else ''}")
-    bentoml.serve("serving.service:BenefitService", host=host or settings.host,
+    host = host or settings.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only "localhost" is known to stay on this machine
+        loopback = False
+    if not loopback and not settings.api_token:
+        console.print(f"warning: binding to {host} without an API token: anyone who can reach "
+                      "this address can score patients and read /model and /metrics; set "
+                      "ABSCOPAL_API_TOKEN (docs/serving.md)", style="bold yellow")
+    bentoml.serve("serving.service:BenefitService", host=host,
                   port=port or settings.port, working_dir=str(project_root()), blocking=True)

@@ -24,7 +24,7 @@ class LoadedModel:
     run_id: str | None
 
 
-def _registered_version(uri: str) -> tuple[str | None, str | None]:
+def registered_version(uri: str) -> tuple[str | None, str | None]:
     """(name, version) for registry URIs (models:/name@alias, models:/name/3); else (None, None).
 
     MLflow 3's logged-model URIs (models:/m-<id>) and runs:/ URIs are not registry versions.
@@ -47,9 +47,11 @@ def _load_pyfunc(uri: str, settings: Settings, train_command: str):
     """The MLflow pyfunc at ``uri``; a clear ModelNotFoundError naming the command otherwise."""
     from training.tracking import configure
 
+    from training.artifacts import load_verified
+
     configure(settings)
     try:
-        return mlflow.pyfunc.load_model(uri)
+        return load_verified(uri)
     except (MlflowException, OSError) as exc:
         raise ModelNotFoundError(
             f"no model at {uri} in {settings.tracking_uri} ({str(exc).splitlines()[0]}). "
@@ -68,7 +70,7 @@ def load_model(uri: str | None = None, settings: Settings | None = None) -> Load
     uri = uri or default_model_uri(settings)
     pyfunc = _load_pyfunc(uri, settings, "`abscopal train --cohort data/virtual_trial` (or "
                                          "`make run`)")
-    name, version = _registered_version(uri)
+    name, version = registered_version(uri)
     return LoadedModel(
         bundle=pyfunc.unwrap_python_model().bundle,
         uri=uri,
@@ -95,5 +97,5 @@ def load_prognosis(uri: str | None = None, settings: Settings | None = None):
     bundle = pyfunc.unwrap_python_model().bundle
     if not hasattr(bundle, "models"):
         raise ModelNotFoundError(f"{uri} is not a prognosis model (train-prognosis makes one)")
-    _, version = _registered_version(uri)
+    _, version = registered_version(uri)
     return bundle, version

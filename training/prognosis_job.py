@@ -239,7 +239,9 @@ def register_prognosis(client, settings, model_uri: str, name: str, *, bundle, d
 def _versus_champion(name, alias, champion_version, bundle, data, holdout, endpoint):
     from training.criterion import ipcw_brier_losses, paired_loss_test
 
-    old = mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model().bundle
+    from training.artifacts import load_verified
+
+    old = load_verified(f"models:/{name}@{alias}").unwrap_python_model().bundle
     if endpoint not in getattr(old, "models", {}):
         return False, (f"kept {alias} v{champion_version}: it has no {endpoint} model; use "
                        "another --model-name")

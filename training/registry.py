@@ -62,7 +62,10 @@ def register_version(client: MlflowClient, settings: Settings, model_uri: str, n
     """The registration every model kind shares: no duplicate of an identical training (tag
     ``training_key``), the version's tags, then ``decide(alias) -> (promote, reason)`` and the
     alias move, all under the store's lock; a failure deletes the half-made version."""
+    from training.artifacts import DIGEST_TAG, model_digests
+
     alias = settings.champion_alias
+    tags = {**tags, DIGEST_TAG: model_digests(model_uri)}  # before the version exists
     with store_lock(settings.tracking_uri):
         duplicate = _version_with_key(client, name, key)
         if duplicate is not None:
@@ -117,7 +120,9 @@ def champion_holdout_gain(model_uri: str, holdout: TrainingData,
                           ) -> tuple[np.ndarray | None, str, np.ndarray]:
     """The champion's served gain on this run's held-out patients, with its own features, and
     which of them the champion was not trained on."""
-    bundle = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
+    from training.artifacts import load_verified
+
+    bundle = load_verified(model_uri).unwrap_python_model().bundle
     usable = np.ones(holdout.n, bool)
     if bundle.training.get("endpoint") != holdout.endpoint:
         why = f"it predicts {bundle.training.get('endpoint')}, not {holdout.endpoint}"
