@@ -34,7 +34,12 @@ class Settings(BaseSettings):
     port: int = 3000
     api_token: str | None = None
     max_patients_per_request: int = 1000
-    max_request_bytes: int = 20_000_000
+    # Bodies above this get 413: the largest legal request (1,000 patients with every field,
+    # raw expression of the 139 scored genes and 100 mutations each: 11.9 MB, docs/serving.md)
+    # with a third as margin.
+    max_request_bytes: int = 16_000_000
+    # With api_token set, /metrics needs the token too (probes stay open).
+    metrics_require_token: bool = True
     workers: int = 2  # BentoML worker processes of `abscopal serve` (each loads the model)
     random_seed: int = 2025
     # Minimal clinically important difference, months of 12-month RMST gain: the recommendation

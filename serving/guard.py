@@ -1,22 +1,91 @@
-"""ASGI middleware in front of the API: bearer-token auth, request size limit, one error format.
+"""ASGI middleware in front of the API: known routes only, bearer-token auth, request size limit,
+bounded validation of ``POST /predict``, one error format, one log line per client error.
 
 Pure ASGI (no per-request objects kept after the response): it runs in front of BentoML's own
 app through ``Service.add_asgi_middleware`` and in front of the FastAPI reference app alike.
+
+Log policy: a client error (4xx) is one INFO line on the ``abscopal.serving`` logger with the
+route, status, problem count and request id; never a traceback, never an input value. BentoML's
+own ERROR log of a request it refused (with a traceback and pydantic's ``input_value``) is
+dropped by ``ClientErrorFilter``; server errors (5xx) are still logged with their traceback.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
+import logging
+import uuid
 
-from serving.predictor import error_document, json_path
+import orjson
 
-# Probes and metrics stay open so orchestrators can reach them without the API token.
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+from serving.predictor import error_document
+from serving.validation import BodyError, check_request, parse
+
+# Probes stay open so orchestrators can reach them without the API token; /metrics too unless
+# ``metrics_require_token`` (the default when a token is set).
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+# Every route the service answers; anything else is 404 here, before metrics and the app.
+KNOWN_PATHS = frozenset({"/", "/predict", "/model", "/docs.json", "/schema.json", "/metrics",
+                         *PROBE_PATHS})
+STATIC_PREFIX = "/static_content/"  # the OpenAPI UI's assets
+VALIDATED_PATHS = frozenset({"/predict"})
+
+log = logging.getLogger("abscopal.serving")
+if not log.handlers:  # BentoML configures its own loggers only: give ours a plain stderr line
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [abscopal] %(message)s"))
+    log.addHandler(_handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def known_path(path: str) -> bool:
+    return path in KNOWN_PATHS or path.startswith(STATIC_PREFIX)
+
+
+class ClientErrorFilter(logging.Filter):
+    """Drops BentoML's ``Exception on /predict [POST]`` records of client errors (pydantic
+    validation, 4xx BentoML exceptions): they carry a traceback and the submitted values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return True
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
+            return False
+        code = getattr(getattr(exc, "error_code", None), "value", None)
+        return not (isinstance(code, int) and 400 <= code < 500)
+
+
+def install_log_filter() -> None:
+    target = logging.getLogger("bentoml._internal.server.http_app")
+    if not any(isinstance(f, ClientErrorFilter) for f in target.filters):
+        target.addFilter(ClientErrorFilter())
+
+
+install_log_filter()
+
+
+def _request_id() -> str:
+    try:  # BentoML's tracing middleware (outside this one) sets it per request
+        from bentoml._internal.context import trace_context
+
+        rid = trace_context.request_id
+    except Exception:  # the id is a convenience, never a failure
+        rid = None
+    return f"{rid:016x}" if isinstance(rid, int) else (str(rid) if rid else uuid.uuid4().hex[:16])
+
+
+def log_client_error(scope, status: int, problems: int | str = "-") -> None:
+    route = scope["path"] if known_path(scope["path"]) else "<unknown>"
+    log.info("client error: %s %s -> %d, %s problems, request %s",
+             scope.get("method", "-"), route, status, problems, _request_id())
 
 
 def _send_json(status: int, document: dict, headers: list | None = None):
-    body = json.dumps(document).encode()
+    body = orjson.dumps(document)
 
     async def respond(send):
         await send({"type": "http.response.start", "status": status,
@@ -27,32 +96,51 @@ def _send_json(status: int, document: dict, headers: list | None = None):
     return respond
 
 
-class ApiGuard:
-    """Auth and size limits for every path but the probes; rewrites validation errors of the
-    framework (pydantic ``loc`` lists, JSON decode errors) into ``{"error", "problems"}``."""
+def _problem_count(document: dict) -> int:
+    return len(document.get("problems", ())) + document.get("more_problems", 0)
 
-    def __init__(self, app, api_token: str | None = None, max_request_bytes: int = 20_000_000):
+
+class ApiGuard:
+    """Known routes, auth and size limits for every path but the probes; bounded validation of
+    ``POST /predict``; rewrites validation errors of the framework (pydantic ``loc`` lists, JSON
+    decode errors) into ``{"error", "problems"}``; logs each client error on one INFO line."""
+
+    def __init__(self, app, api_token: str | None = None, max_request_bytes: int = 20_000_000,
+                 metrics_require_token: bool = True, validate: bool = True):
         self.app = app
         self.token = f"Bearer {api_token}".encode() if api_token else None
         self.max_request_bytes = max_request_bytes
+        self.open_paths = PROBE_PATHS if metrics_require_token else PROBE_PATHS | {"/metrics"}
+        self.validate = validate
+
+    async def reply(self, scope, send, status: int, document: dict, headers=None) -> None:
+        log_client_error(scope, status, _problem_count(document))
+        await _send_json(status, document, headers)(send)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if not known_path(path):
+            return await self.reply(scope, send, 404, error_document(
+                [("path", "no such route")], "not found"))
+        if path in self.open_paths:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         if self.token is not None and not hmac.compare_digest(
             headers.get(b"authorization", b""), self.token
         ):
-            return await _send_json(
-                401, error_document([("headers.authorization", "expected 'Bearer <token>'")],
-                                    "missing or wrong API token"),
+            return await self.reply(
+                scope, send, 401,
+                error_document([("headers.authorization", "expected 'Bearer <token>'")],
+                               "missing or wrong API token"),
                 [(b"www-authenticate", b"Bearer")],
-            )(send)
+            )
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_request_bytes):
-            return await _send_json(413, self._too_large())(send)
+            return await self.reply(scope, send, 413, self._too_large())
         if scope["method"] not in ("POST", "PUT", "PATCH"):
-            return await self.app(scope, receive, send)
+            return await self.app(scope, receive, LoggingSend(scope, send))
         # Read the body here, within the limit, so the app never sees an oversized request.
         body = bytearray()
         while True:
@@ -61,9 +149,19 @@ class ApiGuard:
                 return None
             body += message.get("body", b"")
             if len(body) > self.max_request_bytes:
-                return await _send_json(413, self._too_large())(send)
+                return await self.reply(scope, send, 413, self._too_large())
             if not message.get("more_body"):
                 break
+        body = bytes(body)
+        if self.validate and path in VALIDATED_PATHS and scope["method"] == "POST":
+            try:
+                problems = check_request(parse(body))
+            except BodyError as exc:
+                return await self.reply(scope, send, 400, error_document(
+                    [("body", str(exc))], "malformed JSON"))
+            if problems:
+                return await self.reply(scope, send, 400, error_document(
+                    problems.items, more=problems.more))
         replayed = False
 
         async def replay():
@@ -71,27 +169,44 @@ class ApiGuard:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, _ErrorRewriter(send))
+        await self.app(scope, replay, _ErrorRewriter(scope, send))
 
     def _too_large(self) -> dict:
         return error_document([("body", f"request larger than {self.max_request_bytes} bytes")],
                               "request too large")
 
 
+class LoggingSend:
+    """Passes the response through; logs it on one line when it is a client error."""
+
+    def __init__(self, scope, send):
+        self.scope = scope
+        self.send = send
+
+    async def __call__(self, message):
+        if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+            log_client_error(self.scope, message["status"])
+        return await self.send(message)
+
+
 class _ErrorRewriter:
     """Turns the framework's 400/422 bodies into the API's error document."""
 
-    def __init__(self, send):
+    def __init__(self, scope, send):
+        self.scope = scope
         self.send = send
         self.start = None
         self.chunks: list[bytes] = []
 
     async def __call__(self, message):
-        if message["type"] == "http.response.start" and message["status"] in (400, 422):
-            self.start = message
-            return None
+        if message["type"] == "http.response.start":
+            if message["status"] in (400, 422):
+                self.start = message
+                return None
+            if 400 <= message["status"] < 500:
+                log_client_error(self.scope, message["status"])
         if self.start is None:
             return await self.send(message)
         self.chunks.append(message.get("body", b""))
@@ -100,7 +215,8 @@ class _ErrorRewriter:
         body = b"".join(self.chunks)
         document = rewrite_error(body)
         # None: the body is already the API's error document.
-        new_body = body if document is None else json.dumps(document).encode()
+        new_body = body if document is None else orjson.dumps(document)
+        log_client_error(self.scope, 400, _problem_count(document) if document else "-")
         headers = [(k, v) for k, v in self.start["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(new_body)).encode()))
         await self.send({"type": "http.response.start", "status": 400, "headers": headers})
@@ -110,15 +226,17 @@ class _ErrorRewriter:
 def rewrite_error(body: bytes) -> dict | None:
     """The API's error document for a framework error body (None if it already is one)."""
     try:
-        data = json.loads(body)
-    except ValueError:
-        return error_document([("body", body.decode(errors="replace")[:500])])
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return error_document([("body", "invalid request")])
     if isinstance(data, list) and len(data) == 1:  # BentoML wraps BadInput errors in a list
         data = data[0]
     if not isinstance(data, dict) or "problems" in data:
         return None
     detail = data.get("detail")
     if isinstance(detail, list):  # pydantic errors (BentoML and FastAPI alike)
+        from serving.predictor import json_path
+
         problems = []
         for err in detail:
             loc = [p for p in err.get("loc", []) if p != "body"]

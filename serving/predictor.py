@@ -32,9 +32,26 @@ class RequestError(ValueError):
         super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
 
 
-def error_document(problems: list[tuple[str, str]], error: str = "invalid request") -> dict:
-    """The one error body of the API: a message per offending JSON path."""
-    return {"error": error, "problems": [{"path": p, "message": m} for p, m in problems]}
+MAX_PROBLEMS = 20  # problems listed in an error document; the rest are only counted
+MAX_ECHO = 100  # characters of an echoed path or message
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def error_document(problems: list[tuple[str, str]], error: str = "invalid request",
+                   more: int = 0) -> dict:
+    """The one error body of the API: a message per offending JSON path, at most MAX_PROBLEMS
+    of them (paths and messages clipped to MAX_ECHO characters); ``more_problems`` counts the
+    rest."""
+    listed = problems[:MAX_PROBLEMS]
+    more += len(problems) - len(listed)
+    document = {"error": error,
+                "problems": [{"path": clip(p), "message": clip(m)} for p, m in listed]}
+    if more:
+        document["more_problems"] = more
+    return document
 
 
 def json_path(loc: tuple | list, root: str = "") -> str:

@@ -22,6 +22,7 @@ from cohorts.schema import (
 
 # Numbers must be JSON numbers (no "12" strings, no booleans, no NaN/Infinity).
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+TPMValue = Annotated[Number, Field(ge=0)]
 MAX_PATIENTS = get_settings().max_patients_per_request
 MAX_GENES = 60_000  # more than every human gene symbol: a bound, not a vocabulary
 MAX_MUTATIONS = 10_000  # per patient; hypermutated tumours reach a few thousand calls
@@ -91,7 +92,7 @@ class Patient(PatientBase):  # type: ignore[misc, valid-type]
         return data
 
     expression: Annotated[
-        dict[str, Annotated[Number, Field(ge=0)]] | None,
+        dict[str, TPMValue] | None,
         Field(max_length=MAX_GENES, description="{gene symbol: TPM}, one tumour sample"),
     ] = None
     mutations: Annotated[

@@ -62,6 +62,7 @@ def test_operations_endpoints(server):
     assert httpx.get(f"{server}/readyz").status_code == 200
     httpx.post(f"{server}/predict", json={"patients": [{}]},
                headers={"authorization": f"Bearer {TOKEN}"})
-    metrics = httpx.get(f"{server}/metrics")
+    assert httpx.get(f"{server}/metrics").status_code == 401  # behind the token when set
+    metrics = httpx.get(f"{server}/metrics", headers={"authorization": f"Bearer {TOKEN}"})
     assert metrics.status_code == 200
     assert "bentoml_service_request_total" in metrics.text
