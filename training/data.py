@@ -20,6 +20,7 @@ MONTHS_PER_UNIT = {"days": 1 / 30.4375, "weeks": 7 / 30.4375, "months": 1.0}
 MIN_COVERAGE = 0.5  # default feature selection: at least half the patients have a value
 MIN_PATIENTS_PER_ARM = 10
 MIN_EVENTS_PER_ARM = 5
+MAX_TIME_MONTHS = 1200.0  # 100 years: a longer follow-up is a unit or data-entry error
 NOT_FEATURES = {"arm", *OUTCOME_COLUMNS}
 
 
@@ -153,7 +154,7 @@ def read_trial(
         }
     )
     T = clinical["arm"].astype(int)
-    _check_outcomes(Y, T, cohort_path)
+    _check_outcomes(Y, T, cohort_path, time_col or f"{endpoint}_months", time_unit)
     return Trial(Y, T, frame.reindex(clinical.index), clinical, info, cohort)
 
 
@@ -178,9 +179,14 @@ def _read_feature_table(path, cohort: Cohort, patients: pd.Index):
 
 
 def load_training_data(
-    cohort_path: str | Path, *, features: list[str] | None = None, endpoint: str = "pfs", **read
+    cohort_path: str | Path, *, features: list[str] | None = None, endpoint: str = "pfs",
+    allow_features: list[str] | None = None, **read
 ) -> TrainingData:
-    """Read a cohort (``read``: column mapping and time unit) and select baseline features."""
+    """Read a cohort (``read``: column mapping and time unit) and select baseline features.
+
+    Every selected feature is then tested against the outcome (models.guard): one that predicts
+    it too well to be a baseline measurement is refused unless named in ``allow_features``.
+    """
     from models import check_baseline_features
 
     trial = read_trial(cohort_path, endpoint=endpoint, **read)
@@ -192,6 +198,7 @@ def load_training_data(
     else:
         X, dropped = _default_features(trial.pipeline, trial.info)
         info = trial.info
+    info = _check_leakage(X, trial.Y, info, allow_features or [])
     meta = trial.cohort.meta
     return TrainingData(
         Y=trial.Y, T=trial.T, X=X.astype(float), feature_info={c: info[c] for c in X.columns},
@@ -200,11 +207,40 @@ def load_training_data(
     )
 
 
-def _check_outcomes(Y: pd.DataFrame, T: pd.Series, source) -> None:
+def _check_leakage(X: pd.DataFrame, Y: pd.DataFrame, info: dict, allow: list[str]) -> dict:
+    """Refuse features that are the outcome under another name; mark allowed ones in their info
+    (the MLflow features.json and the model card show the override and its figures)."""
+    from models.guard import OutcomeLeakError, check_outcome_leakage
+
+    unknown = [n for n in allow if n not in X.columns]
+    if unknown:
+        raise TrainingDataError(f"--allow-feature: {unknown} are not among the selected "
+                                f"features {list(X.columns)}")
+    try:
+        figures = check_outcome_leakage(X, Y["time"].to_numpy(float),
+                                        Y["event"].to_numpy(float), allow=allow)
+    except OutcomeLeakError as exc:
+        raise TrainingDataError(f"leakage guard: {exc}") from exc
+    info = dict(info)
+    for name in allow:
+        figure = {k: round(v, 4) for k, v in figures.get(name, {}).items() if k != "n"}
+        info[name] = {**info[name], "leakage_check": {"allowed_by_user": True, **figure}}
+    return info
+
+
+def _check_outcomes(Y: pd.DataFrame, T: pd.Series, source, time_column: str = "time",
+                    time_unit: str = "months") -> None:
     problems = []
-    bad_time = ~np.isfinite(Y["time"]) | (Y["time"] <= 0)
-    if bad_time.any():
-        problems.append(f"{int(bad_time.sum())} patients have a missing or non-positive time")
+    time = Y["time"].to_numpy(float)
+    for what, bad in (
+        ("a missing or non-positive time", np.isnan(time) | (time <= 0)),
+        ("an infinite time", np.isinf(time)),
+        (f"a time above {MAX_TIME_MONTHS:,.0f} months (100 years; wrong --time-unit or a data-"
+         f"entry error?)", np.isfinite(time) & (time > MAX_TIME_MONTHS)),
+    ):
+        if bad.any():
+            problems.append(f"{int(bad.sum())} patients have {what} in column {time_column!r}: "
+                            + _rows(Y, bad, time_column, time_unit))
     arms = set(T.unique())
     if arms != {0, 1}:
         problems.append(f"a randomised two-arm cohort is needed; arms present: {sorted(arms)}")
@@ -218,6 +254,15 @@ def _check_outcomes(Y: pd.DataFrame, T: pd.Series, source) -> None:
             problems.append(f"{name} has {events} events; at least {MIN_EVENTS_PER_ARM} are needed")
     if problems:
         raise TrainingDataError(f"{source}: cannot train a benefit model: " + "; ".join(problems))
+
+
+def _rows(Y: pd.DataFrame, bad: np.ndarray, column: str, unit: str, shown: int = 5) -> str:
+    """The first offending rows: data row number (1 = first patient), patient id and value."""
+    rows = np.flatnonzero(bad)
+    factor = MONTHS_PER_UNIT.get(unit, 1.0)
+    out = ", ".join(f"row {i + 1} (patient {Y.index[i]}, {column}={Y['time'].iloc[i] / factor:g})"
+                    for i in rows[:shown])
+    return out + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
 
 
 def _requested_features(names, pipeline, clinical, info, check_baseline_features):

@@ -62,6 +62,9 @@ class TrainConfig:
     prognosis_feature: bool = False
     baseline: str = "trial"
     prognosis_uri: str | None = None
+    # Features the outcome-leakage guard (models.guard.check_outcome_leakage) may not refuse:
+    # the user vouches that they are baseline despite predicting the outcome very well.
+    allow_features: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +94,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         config.cohort, arm_col=config.arm_col, time_col=config.time_col,
         event_col=config.event_col, id_col=config.id_col, time_unit=config.time_unit,
         endpoint=config.endpoint, features=config.features, feature_table=config.feature_table,
+        allow_features=config.allow_features,
     )
     prognosis, prognosis_version = use_prognosis(data, config, settings)
     train_idx, hold_idx = holdout_split(data, config.holdout_fraction, config.seed)

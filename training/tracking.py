@@ -44,9 +44,31 @@ def with_busy_timeout(uri: str, seconds: int = 60) -> str:
     return f"{uri}{'&' if '?' in uri else '?'}timeout={seconds}"
 
 
+class TrackingStoreError(FileNotFoundError):
+    """The configured tracking store cannot be used; the message names the path."""
+
+
+def check_store_location(uri: str) -> None:
+    """A sqlite store may be created on first use, but only in a directory that exists: a
+    mistyped URI must not silently start an empty registry somewhere else."""
+    db = sqlite_path(uri)
+    if db is None or db.exists():
+        return
+    if not db.parent.is_dir():
+        raise TrackingStoreError(
+            f"the tracking store {db} does not exist and its directory {db.parent} does not "
+            f"either: check MLFLOW_TRACKING_URI / ABSCOPAL_TRACKING_URI ({uri}), or create the "
+            f"directory to start a new store there"
+        )
+
+
 def configure(settings: Settings | None = None) -> MlflowClient:
-    """Point MLflow at the configured store (created on first use) and return a client."""
+    """Point MLflow at the configured store (created on first use, in an existing directory
+    only) and return a client."""
     settings = settings or get_settings()
+    check_store_location(settings.tracking_uri)
+    if settings.registry_uri and settings.registry_uri != settings.tracking_uri:
+        check_store_location(settings.registry_uri)
     uri = with_busy_timeout(settings.tracking_uri)
     with store_lock(settings.tracking_uri):
         mlflow.set_tracking_uri(uri)

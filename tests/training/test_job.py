@@ -130,6 +130,7 @@ def _cli(*args, env) -> subprocess.Popen:
 @pytest.mark.slow
 def test_two_trainings_against_one_store_both_complete(tmp_path):
     cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    (tmp_path / "shared").mkdir()  # a store is created only in an existing directory
     uri = f"sqlite:///{tmp_path / 'shared' / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "ABSCOPAL_TRACKING_URI": uri,
            "OMP_NUM_THREADS": "1"}
