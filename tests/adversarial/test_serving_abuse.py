@@ -151,3 +151,36 @@ def test_bounded_checks_agree_with_the_schema(patient):
     assert (len(problems) == 0) == valid
     if not valid:
         assert len(problems) == expected
+
+
+@pytest.mark.parametrize(("host", "token", "warned"), [
+    ("0.0.0.0", None, True), ("10.1.2.3", None, True), ("example.org", None, True),
+    ("127.0.0.1", None, False), ("::1", None, False), ("localhost", None, False),
+    ("0.0.0.0", "s3cret", False),
+])
+def test_serve_warns_off_loopback_without_a_token(monkeypatch, host, token, warned):
+    from types import SimpleNamespace
+
+    import bentoml
+    from typer.testing import CliRunner
+
+    import training.loading
+    from abscopal.cli import app
+    from abscopal.settings import get_settings
+
+    loaded = SimpleNamespace(uri="models:/m@champion", version="1", run_id="r",
+                             bundle=SimpleNamespace(synthetic=True))
+    monkeypatch.setattr(training.loading, "load_model", lambda uri=None: loaded)
+    monkeypatch.setattr(bentoml, "serve", lambda *a, **k: None)
+    monkeypatch.setenv("ABSCOPAL_MODEL_URI", "models:/m@champion")
+    if token:
+        monkeypatch.setenv("ABSCOPAL_API_TOKEN", token)
+    else:
+        monkeypatch.delenv("ABSCOPAL_API_TOKEN", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--host", host, "--port", "3999"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert ("without an API token" in result.output) == warned
