@@ -13,7 +13,8 @@ constant, whatever the body holds (the body itself is bounded by ``max_request_b
 from __future__ import annotations
 
 import math
-from operator import itemgetter
+from itertools import repeat
+from operator import ge, itemgetter
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -112,13 +113,17 @@ def check_request(data) -> Problems:
             continue
         clean = record
         if not record.keys() <= allowed:
-            unknown = [k for k in record if k not in allowed]
+            listed = len(problems.items)
+            known = record.keys() & allowed
             if problems.room:
-                for key in unknown:
-                    problems.add(json_path(("patients", i, key)), "Extra inputs are not permitted")
-            else:
-                problems.count(len(unknown))
-            clean = {k: v for k, v in record.items() if k in allowed}
+                for key in record:
+                    if key not in known:
+                        problems.add(json_path(("patients", i, key)),
+                                     "Extra inputs are not permitted")
+                        if not problems.room:  # the rest of this record: only counted
+                            break
+            problems.more += len(record) - len(known) - (len(problems.items) - listed)
+            clean = {k: record[k] for k in known}
         root = ("patients", i)
         # the many-valued parts: a cheap check per element, pydantic only for the first bad ones
         modalities = {}
@@ -180,17 +185,24 @@ def _check_expression(expression: dict, root: tuple, problems: Problems) -> bool
     if _all_tpm(expression.values()):
         return True
     before = len(problems)
-    for gene, value in expression.items():
+    genes, values = list(expression), list(expression.values())
+    for k, value in enumerate(values):
+        if not problems.room:  # the rest is only counted, in C loops
+            problems.count(_count_bad_tpm(values[k:]))
+            break
         if _good_tpm(value):
-            continue
-        if not problems.room:
-            problems.count(1)
             continue
         try:
             _TPM.validate_python(value)
         except ValidationError as exc:
-            problems.add(json_path((*root, gene)), exc.errors(**_ERRORS)[0]["msg"])
+            problems.add(json_path((*root, genes[k])), exc.errors(**_ERRORS)[0]["msg"])
     return len(problems) == before
+
+
+def _count_bad_tpm(values: list) -> int:
+    numbers = [v for v, t in zip(values, map(type, values), strict=True) if t is float or t is int]
+    good = sum(map(ge, numbers, repeat(0))) - numbers.count(math.inf)
+    return len(values) - good
 
 
 def _good_mutation(item) -> bool:
