@@ -50,9 +50,14 @@ def adjusted_pseudo_outcomes(
     ``n_folds`` folds, or a given ``nuisance`` (fitted on other patients, e.g. the training part
     for a hold-out). With the known randomisation probability the pseudo-outcome stays unbiased
     for any outcome model; a good one only lowers its variance (Kennedy 2023), which is what
-    makes differences between learners detectable."""
+    makes differences between learners detectable. Censoring is handled by augmented IPCW with
+    the same curves (``augmented_ipcw_outcomes``): the larger variance reduction."""
     from models.base import BENEFIT_GRID_MONTHS
-    from models.pseudo_outcomes import aipw_pseudo_outcomes, cross_fit_folds
+    from models.pseudo_outcomes import (
+        aipw_pseudo_outcomes,
+        augmented_ipcw_outcomes,
+        cross_fit_folds,
+    )
     from models.t_learner import TLearner
 
     time = np.asarray(Y["time"], dtype=float)
@@ -67,7 +72,8 @@ def adjusted_pseudo_outcomes(
         for k, (train, test) in enumerate(cross_fit_folds(arm, event, n_folds, seed)):
             model = TLearner(random_state=seed + k).fit(Y.iloc[train], arm[train], X.iloc[train])
             s0[test], s1[test] = model.predict_survival(X.iloc[test], BENEFIT_GRID_MONTHS)
-    psi = aipw_pseudo_outcomes(ipcw_outcomes(time, event, arm), arm, s0, s1, e)
+    own = np.where(arm[:, None] == 1, s1, s0)
+    psi = aipw_pseudo_outcomes(augmented_ipcw_outcomes(time, event, arm, own), arm, s0, s1, e)
     psi.index = Y.index
     return psi
 

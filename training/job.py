@@ -259,12 +259,14 @@ def heterogeneity_gate(estimator, holdout: TrainingData, propensity: float,
     on the other patients, so valid on these) and the trial's randomisation probability.
     """
     from models.base import BENEFIT_GRID_MONTHS, benefit_from_curves
-    from models.pseudo_outcomes import aipw_pseudo_outcomes, ipcw_outcomes
+    from models.pseudo_outcomes import aipw_pseudo_outcomes, augmented_ipcw_outcomes
 
     s0, s1 = estimator.predict_survival(holdout.X, BENEFIT_GRID_MONTHS)
     time, event = holdout.Y["time"].to_numpy(float), holdout.Y["event"].to_numpy(int)
     arm = holdout.T.to_numpy(int)
-    psi = aipw_pseudo_outcomes(ipcw_outcomes(time, event, arm), arm, s0, s1, propensity)
+    own = np.where(arm[:, None] == 1, s1, s0)
+    psi = aipw_pseudo_outcomes(augmented_ipcw_outcomes(time, event, arm, own), arm, s0, s1,
+                               propensity)
     gain = benefit_from_curves(s0, s1)[SELECTION_ESTIMAND]
     return blp_test(psi[SELECTION_ESTIMAND].to_numpy(), gain, SELECTION_ESTIMAND, alpha)
 
