@@ -106,3 +106,14 @@ def test_sparse_and_constant_features_are_skipped_not_refused():
     assert "copy (" in str(refused.value) and "sparse" not in str(refused.value)
     figures = check_outcome_leakage(X, time, event, allow=["copy"])
     assert set(figures) == {"copy"}
+
+
+def test_large_cohorts_are_judged_on_a_subset_of_pairs():
+    from models.guard import untied_concordance
+
+    rng = np.random.default_rng(2)
+    time = rng.exponential(5, 12_000)
+    event = (rng.uniform(size=12_000) < 0.7).astype(float)
+    progressed = ((event == 1) & (time <= 6)).astype(float)
+    assert untied_concordance(progressed, time, event, max_rows=2000) == 1.0
+    assert untied_concordance(rng.normal(size=12_000), time, event, max_rows=2000) < 0.6
