@@ -45,9 +45,8 @@ def registered_version(uri: str) -> tuple[str | None, str | None]:
 
 def _load_pyfunc(uri: str, settings: Settings, train_command: str):
     """The MLflow pyfunc at ``uri``; a clear ModelNotFoundError naming the command otherwise."""
-    from training.tracking import configure
-
     from training.artifacts import load_verified
+    from training.tracking import configure
 
     configure(settings)
     try:

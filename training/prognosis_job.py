@@ -237,9 +237,8 @@ def register_prognosis(client, settings, model_uri: str, name: str, *, bundle, d
 
 
 def _versus_champion(name, alias, champion_version, bundle, data, holdout, endpoint):
-    from training.criterion import ipcw_brier_losses, paired_loss_test
-
     from training.artifacts import load_verified
+    from training.criterion import ipcw_brier_losses, paired_loss_test
 
     old = load_verified(f"models:/{name}@{alias}").unwrap_python_model().bundle
     if endpoint not in getattr(old, "models", {}):
