@@ -66,6 +66,7 @@ def champion_or_small_model(
     from training.job import TrainConfig, train
 
     work_dir = Path(work_dir or tempfile.mkdtemp(prefix="abscopal-notebook-"))
+    work_dir.mkdir(parents=True, exist_ok=True)  # a new store only in an existing directory
     store = use_tracking_store(f"sqlite:///{work_dir / 'mlflow.db'}")
     print(f"no champion found: training a small model on {patients} SYNTHETIC patients "
           f"into the temporary store {store}")
