@@ -43,6 +43,13 @@ def known_path(path: str) -> bool:
     return path in KNOWN_PATHS or path.startswith(STATIC_PREFIX)
 
 
+
+def bearer_matches(authorization: bytes, token: bytes) -> bool:
+    """``Authorization: Bearer <token>``; the scheme is case-insensitive (RFC 7235 section 2.1),
+    the token compared in constant time."""
+    scheme, _, credentials = authorization.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token)
+
 class ClientErrorFilter(logging.Filter):
     """Drops BentoML's ``Exception on /predict [POST]`` records of client errors (pydantic
     validation, 4xx BentoML exceptions): they carry a traceback and the submitted values."""
@@ -108,7 +115,7 @@ class ApiGuard:
     def __init__(self, app, api_token: str | None = None, max_request_bytes: int = 20_000_000,
                  metrics_require_token: bool = True, validate: bool = True):
         self.app = app
-        self.token = f"Bearer {api_token}".encode() if api_token else None
+        self.token = api_token.encode() if api_token else None
         self.max_request_bytes = max_request_bytes
         self.open_paths = PROBE_PATHS if metrics_require_token else PROBE_PATHS | {"/metrics"}
         self.validate = validate
@@ -127,9 +134,8 @@ class ApiGuard:
         if path in self.open_paths:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        if self.token is not None and not hmac.compare_digest(
-            headers.get(b"authorization", b""), self.token
-        ):
+        if self.token is not None and not bearer_matches(headers.get(b"authorization", b""),
+                                                         self.token):
             return await self.reply(
                 scope, send, 401,
                 error_document([("headers.authorization", "expected 'Bearer <token>'")],

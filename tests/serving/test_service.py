@@ -141,6 +141,10 @@ def test_bearer_token_and_size_limit(asgi_app, champion):
     assert client.get("/model", headers=wrong).status_code == 401
     good = {"authorization": "Bearer s3cret"}
     assert client.post("/predict", json={"patients": [{}]}, headers=good).status_code == 200
+    # the scheme is case-insensitive (RFC 7235); the token is not
+    assert client.get("/model", headers={"authorization": "bearer s3cret"}).status_code == 200
+    assert client.get("/model", headers={"authorization": "Bearer S3CRET"}).status_code == 401
+    assert client.get("/model", headers={"authorization": "Basic s3cret"}).status_code == 401
     assert client.get("/livez").status_code == 200  # probes stay open
     big = client.post("/predict", json={"patients": [{"age": 60}] * 300}, headers=good)
     assert big.status_code == 413 and big.json()["problems"][0]["path"] == "body"
