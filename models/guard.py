@@ -140,6 +140,13 @@ def check_outcome_leakage(
     Returns the figures of every tested feature; raises OutcomeLeakError naming each refused one.
     """
     allowed = set(allow)
+    limits = (  # (figure, what it measures, threshold)
+        ("concordance", "concordance with the outcome", max_concordance),
+        ("untied_concordance", "concordance with the outcome over pairs with different values",
+         max_untied_concordance),
+        ("time_spearman", "|Spearman| with the time", max_time_spearman),
+        ("event_agreement", "agreement with the event", max_event_agreement),
+    )
     figures: dict[str, dict[str, float]] = {}
     refused: list[str] = []
     for name in X.columns:
@@ -147,19 +154,8 @@ def check_outcome_leakage(
         if figure is None:
             continue
         figures[name] = figure
-        reasons = []
-        if figure["concordance"] > max_concordance:
-            reasons.append(f"concordance with the outcome {figure['concordance']:.3f} "
-                           f"> {max_concordance:.2f}")
-        if figure["untied_concordance"] > max_untied_concordance:
-            reasons.append(f"concordance with the outcome over pairs with different values "
-                           f"{figure['untied_concordance']:.3f} > {max_untied_concordance:.2f}")
-        if figure["time_spearman"] > max_time_spearman:
-            reasons.append(f"|Spearman| with the time {figure['time_spearman']:.3f} "
-                           f"> {max_time_spearman:.2f}")
-        if figure["event_agreement"] > max_event_agreement:
-            reasons.append(f"agreement with the event {figure['event_agreement']:.3f} "
-                           f"> {max_event_agreement:.2f}")
+        reasons = [f"{label} {figure[key]:.3f} > {limit:.2f}"
+                   for key, label, limit in limits if figure[key] > limit]
         if reasons and name not in allowed:
             refused.append(f"{name} ({', '.join(reasons)})")
     if refused:
