@@ -122,12 +122,14 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
                      key=lambda n: cv[n]["metrics"]["benefit_loss"])
         mlflow.set_tags({"abscopal.learner": chosen, "abscopal.selected": selected})
 
+        step = _step(progress, f"fitting {chosen} and {config.n_bootstrap} bootstrap members")
         estimator = make_learner(
             chosen, n_bootstrap=config.n_bootstrap, random_state=config.seed,
             rule=RecommendationRule(mcid=get_settings().mcid_months),
             feature_timepoints={c: i["timepoint"] for c, i in data.feature_info.items()},
             **learner_params(chosen, data.X.columns),
         ).fit(train_part.Y, train_part.T, train_part.X)
+        step = _step(progress, "evaluating on the hold-out and logging the model", step)
         bundle = _make_bundle(estimator, data, chosen)
         bundle.selection = {"chosen": selected, "best_individual": chosen,
                             "criterion": "cross-validated benefit loss against covariate-"
@@ -156,6 +158,7 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
         _log_plots(cv[chosen]["oof"], train_part)
         info = _log_model(bundle, data)
         mlflow.log_metric("train_seconds", time.perf_counter() - started)
+        _step(progress, None, step)
 
     result = TrainResult(run_id=run.info.run_id, model_uri=info.model_uri, learner=chosen,
                          metrics={"selected": selected,
@@ -177,6 +180,15 @@ def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResu
     else:
         result.reason = "not registered (--no-register)"
     return result
+
+
+def _step(progress: Progress | None, description: str | None, previous=None):
+    """Close the previous step's spinner and open one for the next long step (if any)."""
+    if progress is None:
+        return None
+    if previous is not None:
+        progress.update(previous, total=1, completed=1)
+    return progress.add_task(description, total=None) if description else None
 
 
 def cross_validate(
