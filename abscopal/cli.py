@@ -42,13 +42,20 @@ def clean_errors(func: Callable) -> Callable:
     return wrapper
 
 
+def _print_version(value: bool) -> None:
+    """Eager: runs while the options are parsed, before a subcommand is required."""
+    if value:
+        typer.echo(f"abscopal {abscopal.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", callback=_print_version,
+        is_eager=True)] = False,
 ) -> None:
-    if version:
-        typer.echo(abscopal.__version__)
-        raise typer.Exit()
+    """Predict the benefit of adding stereotactic radiation to immunotherapy (research use)."""
 
 
 # The simulator's scenarios (cohorts.simulate.outcomes.SCENARIOS; docs/virtual-trial.md).
@@ -184,7 +191,7 @@ def train(
         "run_id": result.run_id, "model_uri": result.model_uri, "learner": result.learner,
         "selected": result.metrics["selected"],
         "version": result.version, "promoted": result.promoted, "reason": result.reason,
-        "holdout_benefit_loss": result.metrics["holdout"].get("benefit_loss"),
+        "holdout_benefit_loss": benefit_loss_text(result.metrics["holdout"].get("benefit_loss")),
         "heterogeneity": HeterogeneityTest(**{k: v for k, v in result.metrics[
             "heterogeneity"].items() if k != "passed"}).summary(),
     }
@@ -194,6 +201,14 @@ def train(
         return
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
+
+
+def benefit_loss_text(loss: float | None) -> str:
+    """The criterion with its unit: a mean squared error of the 12-month RMST gain (months)."""
+    if loss is None:
+        return "n/a"
+    return (f"{loss:.1f} months^2 (mean squared error of the predicted 12-month RMST gain "
+            "against the held-out pseudo-outcome)")
 
 
 @app.command("train-prognosis")
@@ -246,7 +261,8 @@ def train_prognosis(
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
     for ep, block in result.validation.items():
-        typer.echo(f"{ep} held-out Harrell's C ({block['design']}):")
+        typer.echo(f"{ep} held-out Harrell's C (concordance, 0.5 = chance, 1 = perfect; "
+                   f"{block['design']}):")
         for row in block["per_cohort"]:
             c = row.get("harrell_c")
             text = "n/a" if c is None else (f"{c:.3f} ({row['harrell_c_lower']:.3f}-"

@@ -1,0 +1,39 @@
+"""The command line's paper cuts: --version, units on printed figures, progress while training."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+
+import rich.progress
+from typer.testing import CliRunner
+
+import abscopal
+from abscopal.cli import app
+from tests.conftest import write_small_trial
+
+
+def test_version_prints_the_package_version():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"abscopal {abscopal.__version__}"
+    assert abscopal.__version__ == version("abscopal")  # pyproject and package agree
+
+
+def test_train_shows_progress_and_units(tmp_path, monkeypatch):
+    tasks: list[str] = []
+
+    class Recording(rich.progress.Progress):
+        def add_task(self, description, *args, **kwargs):
+            tasks.append(description)
+            return super().add_task(description, *args, **kwargs)
+
+    monkeypatch.setattr(rich.progress, "Progress", Recording)
+    cohort = write_small_trial(tmp_path / "t.csv", n=160)
+    result = CliRunner().invoke(app, ["train", "--cohort", str(cohort), "--learner", "risk",
+                                      "--folds", "2", "--bootstrap", "10", "--no-register"])
+    assert result.exit_code == 0, result.output
+    assert tasks[0] == "cross-validating learners"
+    assert "fitting risk and 10 bootstrap members" in tasks
+    assert re.search(r"holdout_benefit_loss: \d+\.\d months\^2 \(mean squared error", result.output)
+    assert re.search(r"RMST difference -?\d+\.\d\d months", result.output)
