@@ -14,7 +14,18 @@ from abscopal.settings import Settings, get_settings
 
 
 def sqlite_path(uri: str) -> Path | None:
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    """The database file of a ``sqlite:///`` URI, absolute and without its query
+    (``?timeout=60``): every spelling of one store names one file, so takes one lock."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path).resolve() if path and path != ":memory:" else None
+
+
+def lock_path(uri: str) -> Path | None:
+    """The advisory lock file of a sqlite store: ``<database>.lock`` beside it."""
+    db = sqlite_path(uri)
+    return None if db is None else db.with_name(db.name + ".lock")
 
 
 @contextlib.contextmanager
@@ -24,12 +35,12 @@ def store_lock(uri: str) -> Iterator[None]:
     SQLite allows one writer at a time; MLflow creates its schema on first use, and two processes
     doing that together collide. An advisory lock file beside the database orders them.
     """
-    db = sqlite_path(uri)
-    if db is None:
+    lock = lock_path(uri)
+    if lock is None:
         yield
         return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "w") as handle:
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

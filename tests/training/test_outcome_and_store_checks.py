@@ -51,3 +51,26 @@ def test_a_new_store_in_an_existing_directory_is_created(tmp_path, monkeypatch):
     configure(get_settings()).search_experiments()
     assert (tmp_path / "mlflow.db").exists()
     configure(get_settings())  # and reused
+
+
+@pytest.mark.parametrize("suffix", ["", "?timeout=60", "?timeout=5&foo=bar"])
+def test_every_spelling_of_a_store_takes_one_lock_file(tmp_path, monkeypatch, suffix):
+    """Issue 14: ``mlflow.db?timeout=60.lock`` beside ``mlflow.db.lock`` (two locks, one store)."""
+    import fnmatch
+
+    from abscopal.settings import project_root
+    from training.tracking import lock_path, store_lock
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    forms = [f"sqlite:///{tmp_path}/mlflow.db{suffix}", f"sqlite:///mlflow.db{suffix}",
+             f"sqlite:///sub/../mlflow.db{suffix}"]
+    assert {lock_path(uri) for uri in forms} == {tmp_path / "mlflow.db.lock"}
+    for uri in forms:
+        with store_lock(uri):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db.lock", "sub"]
+    patterns = [line.strip() for line in (project_root() / ".gitignore").read_text().splitlines()
+                if line.strip() and not line.startswith(("#", "!"))]
+    for name in ("mlflow.db.lock", "mlflow.db?timeout=60.lock"):
+        assert any(fnmatch.fnmatchcase(name, p) for p in patterns), name
