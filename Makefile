@@ -40,9 +40,11 @@ run: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/deptry .
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/deptry .
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: install
