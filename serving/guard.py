@@ -24,10 +24,13 @@ from serving.validation import BodyError, check_request, parse
 # Probes stay open so orchestrators can reach them without the API token; /metrics too unless
 # ``metrics_require_token`` (the default when a token is set).
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+# The web page (/), the API docs (/docs, /docs.json) and their static assets: no token (the page
+# asks for it and sends it with each API call); nothing in them depends on the caller.
+PAGE_PATHS = frozenset({"/", "/docs", "/docs.json"})
 # Every route the service answers; anything else is 404 here, before metrics and the app.
-KNOWN_PATHS = frozenset({"/", "/predict", "/model", "/docs.json", "/schema.json", "/metrics",
+KNOWN_PATHS = frozenset({*PAGE_PATHS, "/predict", "/model", "/schema.json", "/metrics",
                          *PROBE_PATHS})
-STATIC_PREFIX = "/static_content/"  # the OpenAPI UI's assets
+STATIC_PREFIX = ("/static_content/", "/static/")  # Swagger UI's assets (BentoML's), the page's
 VALIDATED_PATHS = frozenset({"/predict"})
 
 log = logging.getLogger("abscopal.serving")
@@ -41,6 +44,10 @@ if not log.handlers:  # BentoML configures its own loggers only: give ours a pla
 
 def known_path(path: str) -> bool:
     return path in KNOWN_PATHS or path.startswith(STATIC_PREFIX)
+
+
+def public_path(path: str) -> bool:
+    return path in PAGE_PATHS or path.startswith(STATIC_PREFIX)
 
 
 
@@ -131,7 +138,7 @@ class ApiGuard:
         if not known_path(path):
             return await self.reply(scope, send, 404, error_document(
                 [("path", "no such route")], "not found"))
-        if path in self.open_paths:
+        if path in self.open_paths or public_path(path):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         if self.token is not None and not bearer_matches(headers.get(b"authorization", b""),
