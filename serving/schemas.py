@@ -33,31 +33,90 @@ class Mutation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gene: Annotated[str, Field(min_length=1, max_length=64, strict=True)]
-    variant_classification: Literal[tuple(MAF_VARIANT_CLASSIFICATIONS)]  # type: ignore[valid-type]
+    gene: Annotated[str, Field(min_length=1, max_length=64, strict=True,
+                               description="HGNC gene symbol (MAF Hugo_Symbol)",
+                               examples=["STK11"])]
+    variant_classification: Annotated[
+        Literal[tuple(MAF_VARIANT_CLASSIFICATIONS)],  # type: ignore[valid-type]
+        Field(description="MAF Variant_Classification; the nonsynonymous classes count for TMB "
+                          "and the gene flags (docs/features.md)",
+              examples=["Nonsense_Mutation"])]
 
 
-def _numeric(lo: float, hi: float):
-    return Annotated[Number | None, Field(default=None, ge=lo, le=hi)]
+# What each patient field means, for people: (label, group, unit, explanation, example). The
+# OpenAPI document (/docs) and the web page's form (/) are built from these; ranges and
+# vocabularies come from cohorts/schema.py. Groups: clinical, biomarkers, mutations, blood markers.
+def _mutation_doc(gene: str, example: int) -> tuple[str, str, str, str, object]:
+    return (f"{gene} mutation", "mutations", "0/1",
+            f"1 if {gene} carries a pathogenic (nonsynonymous) mutation, 0 if not; taken from "
+            "`mutations` instead when that list is sent.", example)
+
+
+FIELD_DOCS: dict[str, tuple[str, str, str, str, object]] = {
+    "patient_id": ("Patient ID", "clinical", "",
+                   "Your identifier for the patient, echoed in the response (default "
+                   "patient-<n>). Never a name or a record number.", "P1"),
+    "age": ("Age", "clinical", "years", "Age at the start of treatment.", 64),
+    "sex": ("Sex", "clinical", "", "Sex as recorded at enrolment.", "F"),
+    "ecog": ("ECOG performance status", "clinical", "grade",
+             "0 fully active, 1 restricted in strenuous activity, 2 ambulatory, 3 limited "
+             "self-care, 4 bedbound.", 1),
+    "histology": ("Histology", "clinical", "", "Histology of the NSCLC.", "adenocarcinoma"),
+    "smoking_status": ("Smoking status", "clinical", "", "Tobacco smoking history.", "former"),
+    "pack_years": ("Pack-years", "clinical", "pack-years",
+                   "Cumulative tobacco exposure: packs a day times years smoked.", 30),
+    "prior_lines": ("Prior lines of therapy", "clinical", "lines",
+                    "Prior systemic therapy lines for advanced disease.", 1),
+    "pdl1_tps": ("PD-L1 TPS", "biomarkers", "%",
+                 "PD-L1 tumour proportion score (22C3 assay) in PERCENT: send 50 for 50 %, not "
+                 "0.5. A request whose pdl1_tps values are all <= 1, one of them fractional, "
+                 "gets a warning (fractions sent?).", 0),
+    "tmb": ("TMB", "biomarkers", "mut/Mb",
+            "Tumour mutational burden: nonsynonymous mutations per megabase; computed from "
+            "`mutations` instead when that list is sent.", 4.2),
+    **{f"{g.lower()}_mut": _mutation_doc(g, int(g in ("STK11", "TP53")))
+       for g in ("STK11", "KEAP1", "EGFR", "KRAS", "TP53")},
+    "nlr": ("NLR", "blood markers", "ratio",
+            "Neutrophil-to-lymphocyte ratio in peripheral blood before treatment.", 3.1),
+    "ldh": ("LDH", "blood markers", "U/L", "Serum lactate dehydrogenase before treatment.", 220),
+    "albumin": ("Albumin", "blood markers", "g/dL", "Serum albumin before treatment.", 3.9),
+}
+
+
+def _doc(name: str, range_text: str = "") -> dict:
+    """pydantic Field arguments that document one patient field in the OpenAPI schema."""
+    label, group, unit, text, example = FIELD_DOCS[name]
+    return {"title": label, "description": f"{text}{range_text} Optional: imputed when missing.",
+            "examples": [example],
+            # OpenAPI 3.0 (what BentoML writes) reads the singular ``example``
+            "json_schema_extra": {"x-group": group, "x-unit": unit, "example": example}}
+
+
+def _numeric(name: str, lo: float, hi: float):
+    unit = FIELD_DOCS[name][2]
+    doc = _doc(name, f" Range {lo:g}-{hi:g}{' ' + unit if unit else ''}.")
+    return Annotated[Number | None, Field(default=None, ge=lo, le=hi, **doc)]
 
 
 def _bool_to_int(value):
     return int(value) if isinstance(value, bool) else value
 
 
-def _flag():
+def _flag(name: str):
     # 0/1 as in clinical.csv; JSON booleans are accepted too.
-    return Annotated[Literal[0, 1] | None, BeforeValidator(_bool_to_int)]
+    return Annotated[Literal[0, 1] | None, BeforeValidator(_bool_to_int), Field(**_doc(name))]
 
 
 PatientBase = create_model(
     "PatientBase",
     __config__=ConfigDict(extra="forbid"),
-    patient_id=(Annotated[str | None, Field(min_length=1, max_length=128, strict=True)], None),
-    **{name: (_numeric(lo, hi), None) for name, (lo, hi) in NUMERIC_BASELINE.items()},
-    **{name: (Literal[tuple(values)] | None, None)  # type: ignore[valid-type]
+    patient_id=(Annotated[str | None, Field(min_length=1, max_length=128, strict=True,
+                                            **_doc("patient_id"))], None),
+    **{name: (_numeric(name, lo, hi), None) for name, (lo, hi) in NUMERIC_BASELINE.items()},
+    **{name: (Annotated[Literal[tuple(values)] | None,  # type: ignore[valid-type]
+                        Field(**_doc(name, f" One of {', '.join(values)}."))], None)
        for name, values in CATEGORICAL_BASELINE.items()},
-    **{name: (_flag(), None) for name in MUTATION_FLAGS},
+    **{name: (_flag(name), None) for name in MUTATION_FLAGS},
 )
 
 
@@ -93,12 +152,21 @@ class Patient(PatientBase):  # type: ignore[misc, valid-type]
 
     expression: Annotated[
         dict[str, TPMValue] | None,
-        Field(max_length=MAX_GENES, description="{gene symbol: TPM}, one tumour sample"),
+        Field(max_length=MAX_GENES, title="RNA expression",
+              description="{HGNC gene symbol: TPM (>= 0)} of one baseline tumour sample; the "
+                          "immune signatures are computed from it (GET /model lists the genes "
+                          "read; others are ignored). Optional: signatures imputed without it.",
+              examples=[{"CD8A": 35.2, "GZMB": 12.0, "IFNG": 3.1}],
+              json_schema_extra={"x-group": "raw files", "x-unit": "TPM"}),
     ] = None
     mutations: Annotated[
         list[Mutation] | None,
-        Field(max_length=MAX_MUTATIONS,
-              description="somatic calls; an empty list means sequenced, none found"),
+        Field(max_length=MAX_MUTATIONS, title="Somatic mutation calls",
+              description="MAF rows of the tumour (gene, variant classification); when sent, "
+                          "TMB (with the model's panel size) and the gene flags come from "
+                          "them. An empty list means sequenced, nothing found.",
+              examples=[[{"gene": "STK11", "variant_classification": "Nonsense_Mutation"}]],
+              json_schema_extra={"x-group": "raw files", "x-unit": ""}),
     ] = None
 
     def to_record(self) -> dict:
@@ -126,51 +194,78 @@ class PredictRequest(BaseModel):
 # --- response ------------------------------------------------------------------------------
 
 class Interval(BaseModel):
-    estimate: float
-    lower: float
-    upper: float
+    """A point estimate with the model's (1 - alpha) bootstrap interval (90 % by default;
+    GET /model, model.interval_level)."""
+
+    estimate: float = Field(description="point estimate")
+    lower: float = Field(description="lower bound of the interval")
+    upper: float = Field(description="upper bound of the interval")
 
 
 class Benefit(BaseModel):
     """Absolute gains from adding RT: PFS probability at 6 and 12 months, 12-month RMST
     (months); ``lower``/``upper`` bound the model's (1 - alpha) bootstrap interval."""
 
-    pfs_gain_6mo: Interval
-    pfs_gain_12mo: Interval
-    rmst_gain_12mo: Interval
+    pfs_gain_6mo: Interval = Field(description="absolute gain in P(progression-free at 6 "
+                                   "months), a probability difference (0.10 = 10 points)")
+    pfs_gain_12mo: Interval = Field(description="absolute gain in P(progression-free at 12 "
+                                    "months), a probability difference")
+    rmst_gain_12mo: Interval = Field(description="gain in restricted mean PFS time up to 12 "
+                                     "months, in months")
 
 
 class Survival(BaseModel):
-    months: list[float]
-    ici: list[float]
-    rt_ici: list[float]
+    """Predicted progression-free survival curves on one grid."""
+
+    months: list[float] = Field(description="time grid, months: 0, 0.5, ..., 24")
+    ici: list[float] = Field(description="P(progression-free) under ICI alone at each month")
+    rt_ici: list[float] = Field(description="P(progression-free) under stereotactic RT then "
+                                            "ICI at each month")
 
 
 class Driver(BaseModel):
-    feature: str
-    value: float | None
-    contribution_months: float
-    direction: str
+    """One input's contribution to the predicted 12-month RMST gain (TreeSHAP of a surrogate)."""
+
+    feature: str = Field(description="model feature (GET /model, features)")
+    value: float | None = Field(description="the patient's value; null when imputed")
+    contribution_months: float = Field(description="months of 12-month RMST gain this value "
+                                                   "adds (> 0) or removes (< 0)")
+    direction: str = Field(description="'increases benefit' or 'decreases benefit'")
 
 
 class Prediction(BaseModel):
-    patient_id: str
+    """One patient's answer."""
+
+    patient_id: str = Field(description="as sent, or patient-<n> (1-based) when not sent")
     survival: Survival
     benefit: Benefit
-    probability_of_benefit: float
-    recommendation: Literal["add_rt", "no_added_benefit", "uncertain"]
-    drivers: list[Driver]
-    warnings: list[str]
+    probability_of_benefit: float = Field(
+        description="P(12-month RMST gain >= MCID): share of bootstrap members with a gain of "
+                    "at least the MCID (GET /model, model.recommendation_rule.mcid_months)")
+    recommendation: Literal["add_rt", "no_added_benefit", "uncertain"] = Field(
+        description="add_rt when probability_of_benefit >= level, no_added_benefit when "
+                    "P(gain < MCID) >= level, else uncertain (level: "
+                    "model.recommendation_rule.level of GET /model); always uncertain when the "
+                    "model serves the trial's average effect")
+    drivers: list[Driver] = Field(description="the inputs that move the predicted gain most, "
+                                              "largest first; empty for an average-effect model")
+    warnings: list[str] = Field(description="imputed (missing) inputs, values outside the "
+                                            "training range, PD-L1 sent as a fraction, and why "
+                                            "an average effect is served")
 
 
 class ModelInfo(BaseModel):
-    name: str | None
-    version: str | None
-    run_id: str | None
-    uri: str
-    training_data_fingerprint: str | None
-    synthetic: bool
-    notice: str
+    """Which model answered, and what it may be used for."""
+
+    name: str | None = Field(description="registered MLflow model name")
+    version: str | None = Field(description="registered MLflow model version")
+    run_id: str | None = Field(description="MLflow run that trained it")
+    uri: str = Field(description="MLflow model URI the server loaded")
+    training_data_fingerprint: str | None = Field(
+        description="sha256 of the training data (GET /model, training_data.fingerprint)")
+    synthetic: bool = Field(description="true when trained on simulated patients: the "
+                                        "predictions then carry no clinical meaning")
+    notice: str = Field(description="research-use notice (and the SYNTHETIC notice)")
     effect: Literal["individual", "average"] = Field(
         "individual", description="individual: per-patient effects; average: heterogeneity was "
         "not shown on held-out patients, every patient gets the trial's average effect")
@@ -185,5 +280,7 @@ class ModelInfo(BaseModel):
 
 
 class PredictResponse(BaseModel):
+    """One prediction per patient, in request order, and the model that made them."""
+
     predictions: list[Prediction]
     model: ModelInfo
