@@ -357,7 +357,7 @@ def _log_plots(oof_gains: dict[str, np.ndarray], train_part: TrainingData) -> No
 
 
 def _log_model(bundle, data: TrainingData):
-    from training.pyfunc import BenefitPyfunc, pip_requirements, signature
+    from training.pyfunc import BenefitPyfunc, code_paths, pip_requirements, signature
 
     extra = [c for c, i in data.feature_info.items() if i["group"] == "clinical (as given)"]
     example = pd.DataFrame([{"patient_id": "example", **data.X[extra].median().to_dict()}])
@@ -374,6 +374,7 @@ def _log_model(bundle, data: TrainingData):
             signature=signature(extra),
             input_example=example,
             pip_requirements=pip_requirements(),
+            code_paths=code_paths(),  # self-contained: the project is not on any index
             metadata={"synthetic": data.synthetic, "cohort": data.cohort_name},
         )
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 import mlflow.pyfunc
@@ -13,11 +14,18 @@ from cohorts.schema import CATEGORICAL_BASELINE, MUTATION_FLAGS, NUMERIC_BASELIN
 from models.base import PREDICTION_COLUMNS
 from training.bundle import ModelBundle
 
-# Explicit requirements (no environment inference at log time, which is slow and offline-hostile).
+# Every third-party distribution the project's code imports when a logged model is loaded and
+# scores (cloudpickle unpickles it), pinned at log time to the versions it was trained with.
+# Explicit, not inferred at log time (slow and offline-hostile); tests/training/
+# test_pyfunc_env.py checks it against what loading really imports and installs exactly these in
+# a fresh environment. The project itself is not on any index: its code travels with the model.
 REQUIREMENTS = [
-    "abscopal", "mlflow", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "lifelines",
-    "pandera", "pyarrow", "pydantic", "shap",
+    "mlflow", "cloudpickle", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "lifelines",
+    "pandera", "pyarrow", "pydantic", "numba", "joblib", "orjson",
 ]
+# The project's packages a model needs (serving is not: it only reads models), copied into the
+# model's ``code/`` directory (``code_paths``), which MLflow puts on sys.path before unpickling.
+MODEL_CODE_PACKAGES = ("abscopal", "cohorts", "features", "models", "training")
 
 
 class BenefitPyfunc(mlflow.pyfunc.PythonModel):
@@ -77,3 +85,8 @@ def pip_requirements() -> list[str]:
         except PackageNotFoundError:
             pinned.append(name)
     return pinned
+
+
+def code_paths() -> list[str]:
+    """The directories of MODEL_CODE_PACKAGES, wherever they are installed (checkout or wheel)."""
+    return [importlib.import_module(name).__path__[0] for name in MODEL_CODE_PACKAGES]
