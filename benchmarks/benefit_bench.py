@@ -113,6 +113,18 @@ def econml_predictions(train, X_test) -> dict[str, np.ndarray] | None:
     return out
 
 
+def option_value(text: str):
+    """A learner option from the command line: none, an int, a float or a string."""
+    if text == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def learner_predictions(name, train, X_test, n_bootstrap, seed, prognosis=None,
                         test_features=None) -> dict[str, np.ndarray] | None:
     if name == "treat-all":
@@ -122,6 +134,10 @@ def learner_predictions(name, train, X_test, n_bootstrap, seed, prognosis=None,
     if name == "served":
         return served_predictions(train, test_features, n_bootstrap, seed)
     X_train, params = train.X, {}
+    name, _, options = name.partition(":")  # e.g. "dr:calibration=isotonic/n_folds=3"
+    for option in filter(None, options.split("/")):
+        key, _, value = option.partition("=")
+        params[key] = option_value(value)
     if name.endswith("+prognosis"):  # the real-world prognosis score as an input (issue 12)
         from training.job import learner_params
         from training.prognosis_bundle import PROGNOSIS_FEATURE, prognosis_feature
@@ -133,7 +149,7 @@ def learner_predictions(name, train, X_test, n_bootstrap, seed, prognosis=None,
                                                                          prognosis)})
         X_test = X_test.assign(**{PROGNOSIS_FEATURE: prognosis_feature(test_features,
                                                                        prognosis)})
-        params = learner_params(name, X_train.columns)
+        params = {**learner_params(name, X_train.columns), **params}
     model = make_learner(name, n_bootstrap=n_bootstrap, random_state=seed, **params).fit(
         train.Y, train.T, X_train)
     table = model.predict_benefit(X_test)
