@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     # With api_token set, /metrics needs the token too (probes stay open).
     metrics_require_token: bool = True
     workers: int = 2  # BentoML worker processes of `abscopal serve` (each loads the model)
+    # Load shedding, per worker, on POST /predict (serving/overload.py; docs/serving.md,
+    # "Overload"; measured in docs/benchmarks.md): at most this many requests compute at once
+    # (0 disables shedding), this many more wait up to queue_timeout_seconds for a slot, the
+    # rest get 503 with Retry-After at once.
+    max_concurrent_requests: int = Field(default=2, ge=0)
+    max_queued_requests: int = Field(default=32, ge=0)
+    queue_timeout_seconds: float = Field(default=2.0, gt=0)
+    # From the request's arrival to the start of its response; beyond it 504.
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Slow clients: the request line and headers must arrive within header_timeout_seconds of
+    # their first byte, the body within body_timeout_seconds of the headers (16 MB at ~1 MB/s).
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
     random_seed: int = 2025
     # Minimal clinically important difference, months of 12-month RMST gain: the recommendation
     # rule's threshold (models/recommend.py), stored with each trained model.

@@ -12,12 +12,15 @@ dropped by ``ClientErrorFilter``; server errors (5xx) are still logged with thei
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import time
 import uuid
 
 import orjson
 
+from serving.overload import Admission, Limits, Overloaded, install_head_timeout
 from serving.predictor import error_document
 from serving.validation import BodyError, check_request, parse
 
@@ -32,6 +35,8 @@ KNOWN_PATHS = frozenset({*PAGE_PATHS, "/predict", "/model", "/schema.json", "/me
                          *PROBE_PATHS})
 STATIC_PREFIX = ("/static_content/", "/static/")  # Swagger UI's assets (BentoML's), the page's
 VALIDATED_PATHS = frozenset({"/predict"})
+LIMITED_PATHS = frozenset({"/predict"})  # the compute route: concurrency limit and time budget
+FROM_SETTINGS = object()  # ApiGuard's overload options: read abscopal.settings
 
 log = logging.getLogger("abscopal.serving")
 if not log.handlers:  # BentoML configures its own loggers only: give ours a plain stderr line
@@ -120,7 +125,22 @@ class ApiGuard:
     decode errors) into ``{"error", "problems"}``; logs each client error on one INFO line."""
 
     def __init__(self, app, api_token: str | None = None, max_request_bytes: int = 20_000_000,
-                 metrics_require_token: bool = True, validate: bool = True):
+                 metrics_require_token: bool = True, validate: bool = True,
+                 limits: Limits | None = FROM_SETTINGS, body_timeout: float | None = FROM_SETTINGS,
+                 head_timeout: float | None = FROM_SETTINGS):
+        if FROM_SETTINGS in (limits, body_timeout, head_timeout):
+            from abscopal.settings import get_settings
+
+            settings = get_settings()
+            limits = Limits.from_settings(settings) if limits is FROM_SETTINGS else limits
+            if body_timeout is FROM_SETTINGS:
+                body_timeout = settings.body_timeout_seconds
+            if head_timeout is FROM_SETTINGS:
+                head_timeout = settings.header_timeout_seconds
+        self.admission = Admission(limits) if limits is not None else None
+        self.body_timeout = body_timeout
+        if head_timeout:
+            install_head_timeout(head_timeout)  # in this process's uvicorn
         self.app = app
         self.token = api_token.encode() if api_token else None
         self.max_request_bytes = max_request_bytes
@@ -154,41 +174,136 @@ class ApiGuard:
             return await self.reply(scope, send, 413, self._too_large())
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, LoggingSend(scope, send))
-        # Read the body here, within the limit, so the app never sees an oversized request.
+        if path in VALIDATED_PATHS and not json_content(headers.get(b"content-type")):
+            return await self.reply(scope, send, 415, error_document(
+                [("headers.content-type", "expected application/json")],
+                "unsupported media type"), [(b"connection", b"close")])
+        arrived = time.monotonic()
+        admission = self.admission if path in LIMITED_PATHS else None
+        if admission is None:
+            return await self._handle(scope, receive, send, arrived, None)
+        try:
+            admission.enter()
+        except Overloaded as exc:  # the body is not read: the connection closes after this
+            return await self.busy(scope, send, exc, close=True)
+        return await self._handle(scope, receive, send, arrived, admission)
+
+    async def _handle(self, scope, receive, send, arrived: float, admission: Admission | None):
+        """Read (within the size and time limits) and check the body; with ``admission``, wait
+        for a slot, drop the request if its client has gone, and keep the time budget."""
+        state = "waiting"  # -> "active" (holds a slot) -> "done" (slot released)
+        watch = None
+        try:
+            body = await self._read_body(scope, receive, send, arrived)
+            if body is None:
+                return None
+            if self.validate and scope["path"] in VALIDATED_PATHS and scope["method"] == "POST":
+                try:
+                    problems = check_request(parse(body))
+                except BodyError as exc:
+                    return await self.reply(scope, send, 400, error_document(
+                        [("body", str(exc))], "malformed JSON"))
+                if problems:
+                    return await self.reply(scope, send, 400, error_document(
+                        problems.items, more=problems.more))
+            if admission is None:
+                return await self.app(scope, _replay(body, receive), _ErrorRewriter(scope, send))
+            # The next message after the body is http.disconnect: watch for it while waiting.
+            watch = asyncio.ensure_future(receive())
+            deadline = arrived + admission.limits.request_timeout
+            try:
+                await admission.acquire(deadline)
+            except Overloaded as exc:
+                return await self.busy(scope, send, exc)
+            state, started = "active", time.monotonic()
+            if watch.done():  # the client gave up while waiting: compute nothing
+                log.info("client gone: POST %s dropped before computing, request %s",
+                         scope["path"], _request_id())
+                return None
+            rewriter = _ErrorRewriter(scope, send)
+            finished = await admission.run(
+                lambda: self.app(scope, _replay(body, receive, watch), rewriter),
+                lambda: rewriter.started, deadline)
+            admission.release(time.monotonic() - started)
+            state = "done"
+            if not finished:
+                limit = admission.limits.request_timeout
+                log.warning("request time-out: POST %s not answered within %.3g s, request %s",
+                            scope["path"], limit, _request_id())
+                await _send_json(504, error_document(
+                    [("request", f"not answered within {limit:g} s")], "request time-out"),
+                    [(b"retry-after", str(admission.retry_after()).encode())])(send)
+            return None
+        finally:
+            if watch is not None and not watch.done():
+                watch.cancel()
+            if admission is not None and state == "waiting":
+                admission.leave()
+            elif admission is not None and state == "active":  # dropped or failed
+                admission.release(None)
+
+    async def _read_body(self, scope, receive, send, arrived: float) -> bytes | None:
+        """The whole body within the size limit and ``body_timeout`` (None: answered or the
+        client left)."""
         body = bytearray()
+        deadline = arrived + self.body_timeout if self.body_timeout else None
         while True:
-            message = await receive()
+            if deadline is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+                except TimeoutError:
+                    await self.reply(scope, send, 408, error_document(
+                        [("body", f"not received within {self.body_timeout:g} s")],
+                        "request time-out"), [(b"connection", b"close")])
+                    return None
             if message["type"] == "http.disconnect":
                 return None
             body += message.get("body", b"")
             if len(body) > self.max_request_bytes:
-                return await self.reply(scope, send, 413, self._too_large())
+                await self.reply(scope, send, 413, self._too_large())
+                return None
             if not message.get("more_body"):
-                break
-        body = bytes(body)
-        if self.validate and path in VALIDATED_PATHS and scope["method"] == "POST":
-            try:
-                problems = check_request(parse(body))
-            except BodyError as exc:
-                return await self.reply(scope, send, 400, error_document(
-                    [("body", str(exc))], "malformed JSON"))
-            if problems:
-                return await self.reply(scope, send, 400, error_document(
-                    problems.items, more=problems.more))
-        replayed = False
+                return bytes(body)
 
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, _ErrorRewriter(scope, send))
+    async def busy(self, scope, send, exc: Overloaded, close: bool = False) -> None:
+        """503 with Retry-After: one INFO line, like a client error (no values)."""
+        log.info("busy: %s %s -> 503 (%s), retry after %d s, request %s", scope["method"],
+                 scope["path"], exc, exc.retry_after, _request_id())
+        headers = [(b"retry-after", str(exc.retry_after).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
+        await _send_json(503, error_document([("request", str(exc))], "server busy"),
+                         headers)(send)
 
     def _too_large(self) -> dict:
         return error_document([("body", f"request larger than {self.max_request_bytes} bytes")],
                               "request too large")
+
+
+def _replay(body: bytes, receive, watch: asyncio.Future | None = None):
+    """``receive`` for the app: the body read by the guard, then the client's next message
+    (``watch``, when the guard already waits for it)."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await (asyncio.shield(watch) if watch is not None else receive())
+
+    return replay
+
+
+def json_content(content_type: bytes | None) -> bool:
+    """No content type (clients that send none are served), ``application/json`` or any
+    ``+json`` type, with parameters."""
+    if content_type is None:
+        return True
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media in (b"application/json", b"*/*", b"") or media.endswith(b"+json")
 
 
 class LoggingSend:
@@ -211,10 +326,12 @@ class _ErrorRewriter:
         self.scope = scope
         self.send = send
         self.start = None
+        self.started = False  # a response has begun (the time budget no longer applies)
         self.chunks: list[bytes] = []
 
     async def __call__(self, message):
         if message["type"] == "http.response.start":
+            self.started = True
             if message["status"] in (400, 422):
                 self.start = message
                 return None
