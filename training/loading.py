@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import json
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -43,6 +49,23 @@ def registered_version(uri: str) -> tuple[str | None, str | None]:
     return mv.name, str(mv.version)
 
 
+@contextlib.contextmanager
+def installed_code_first() -> Iterator[None]:
+    """A model carries a copy of the project's code (``code/``, training/pyfunc.py) that MLflow
+    puts first on sys.path while loading it. This process keeps its own code: the project's
+    packages are imported before, and sys.path is restored after, so a model logged by an
+    older version never shadows a module imported later."""
+    from training.pyfunc import MODEL_CODE_PACKAGES
+
+    for name in MODEL_CODE_PACKAGES:
+        importlib.import_module(name)
+    before = list(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = before
+
+
 def _load_pyfunc(uri: str, settings: Settings, train_command: str):
     """The MLflow pyfunc at ``uri``; a clear ModelNotFoundError naming the command otherwise."""
     from training.artifacts import load_verified
@@ -50,7 +73,8 @@ def _load_pyfunc(uri: str, settings: Settings, train_command: str):
 
     configure(settings)
     try:
-        return load_verified(uri)
+        with installed_code_first():
+            return load_verified(uri)
     except (MlflowException, OSError) as exc:
         raise ModelNotFoundError(
             f"no model at {uri} in {settings.tracking_uri} ({str(exc).splitlines()[0]}). "
@@ -64,9 +88,18 @@ def default_model_uri(settings: Settings | None = None) -> str:
 
 
 def load_model(uri: str | None = None, settings: Settings | None = None) -> LoadedModel:
+    """The model at ``uri``: an MLflow model URI, or ``bentoml:<tag>`` (BentoML model store).
 
+    Without a URI: inside a built Bento, the model it was built with (no MLflow store needed);
+    elsewhere the champion of the MLflow registry."""
     settings = settings or get_settings()
+    if uri is None and settings.model_uri is None:
+        tag = bento_model_tag(settings.model_name)
+        if tag is not None:
+            return load_bento_model(tag)
     uri = uri or default_model_uri(settings)
+    if uri.startswith(BENTO_SCHEME):
+        return load_bento_model(uri.removeprefix(BENTO_SCHEME))
     pyfunc = _load_pyfunc(uri, settings, "`abscopal train --cohort data/virtual_trial` (or "
                                          "`make run`)")
     name, version = registered_version(uri)
@@ -76,6 +109,69 @@ def load_model(uri: str | None = None, settings: Settings | None = None) -> Load
         name=name,
         version=version,
         run_id=pyfunc.metadata.run_id,
+    )
+
+
+# A model imported into the BentoML model store (serving/bento.py): its MLflow model directory
+# and the provenance it was imported with.
+BENTO_SCHEME = "bentoml:"
+BENTO_MLFLOW_FOLDER = "mlflow_model"  # where bentoml.mlflow.import_model puts the MLflow model
+BENTO_DIGESTS = "artifact_sha256"  # metadata: sha256 of every file of that directory
+BENTO_LABELS = ("mlflow_model_name", "mlflow_model_version", "mlflow_run_id",
+                "training_data_sha256", "synthetic")
+
+
+def bento_model_tag(model_name: str, bento_root: Path | None = None) -> str | None:
+    """Inside a built Bento (its ``bento.yaml`` sits above the copied ``src/``), the tag of the
+    model named ``model_name`` it was built with; None in a source checkout or installation."""
+    import yaml
+
+    root = bento_root or Path(__file__).resolve().parents[2]
+    info = root / "bento.yaml"
+    if not info.is_file():
+        return None
+    for model in yaml.safe_load(info.read_text()).get("models") or []:
+        tag = str(model["tag"] if isinstance(model, dict) else model)
+        if tag.split(":", 1)[0] == model_name:
+            return tag
+    return None
+
+
+def load_bento_model(tag: str) -> LoadedModel:
+    """A benefit model from the BentoML model store, checked against the digests recorded when
+    it was imported; no MLflow tracking store is read."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    from training.artifacts import ModelIntegrityError, file_digests
+
+    try:
+        model = bentoml.models.get(tag)
+    except NotFound:
+        raise ModelNotFoundError(
+            f"no model {tag} in the BentoML model store: import the champion with `abscopal "
+            "bento` (or `make bento`)") from None
+    directory = Path(model.path_of(BENTO_MLFLOW_FOLDER))
+    expected = json.loads(model.info.metadata.get(BENTO_DIGESTS) or "{}")
+    if not expected:
+        raise ModelIntegrityError(f"BentoML model {model.tag} has no recorded digests: it was "
+                                  "not imported by `abscopal bento`; it is not loaded")
+    actual = file_digests(directory)
+    for rel, digest in expected.items():
+        if actual.get(rel) != digest:
+            raise ModelIntegrityError(f"BentoML model {model.tag}: {directory / rel} is missing "
+                                      "or changed since it was imported; it is not loaded")
+    with installed_code_first():
+        pyfunc = mlflow.pyfunc.load_model(str(directory))
+    labels = model.info.labels
+    return LoadedModel(
+        bundle=pyfunc.unwrap_python_model().bundle,
+        uri=f"{BENTO_SCHEME}{model.tag}",
+        name=labels.get("mlflow_model_name"),
+        version=labels.get("mlflow_model_version"),
+        # the MLflow run (labels["mlflow_run_id"]) is not reachable from a Bento: no run_id, so
+        # nothing asks the tracking store for it
+        run_id=None,
     )
 
 
