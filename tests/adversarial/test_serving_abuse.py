@@ -22,7 +22,10 @@ def server(trained_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("abuse") / "server.log"
     process = ServerProcess.abscopal(
         log, tracking_uri=trained_model.tracking_uri,
-        env={"ABSCOPAL_API_TOKEN": TOKEN, "ABSCOPAL_WORKERS": "1", "OMP_NUM_THREADS": "1"},
+        env={"ABSCOPAL_API_TOKEN": TOKEN, "ABSCOPAL_WORKERS": "1", "OMP_NUM_THREADS": "1",
+             # overload: one request computes, none waits; slow clients cut after 1 s
+             "ABSCOPAL_MAX_CONCURRENT_REQUESTS": "1", "ABSCOPAL_MAX_QUEUED_REQUESTS": "0",
+             "ABSCOPAL_HEADER_TIMEOUT_SECONDS": "1", "ABSCOPAL_BODY_TIMEOUT_SECONDS": "1"},
     )
     try:
         process.wait_ready(timeout=120)
@@ -186,3 +189,51 @@ def test_serve_warns_off_loopback_without_a_token(monkeypatch, host, token, warn
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert ("without an API token" in result.output) == warned
+
+
+def test_overload_is_shed_with_503_and_retry_after(server):
+    """20 clients at once, each 1,000 patients, one slot and no line: those that arrive while
+    one computes are refused at once (503, Retry-After, the error document), none fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = orjson.dumps({"patients": [{"age": 60 + i % 20} for i in range(1000)]})
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda _: post(server, body), range(20)))
+    statuses = [r.status_code for r, _ in results]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses
+    for response, _ in results:
+        if response.status_code == 503:
+            assert int(response.headers["retry-after"]) >= 1
+            assert response.json()["error"] == "server busy"
+            assert len(response.content) < 500
+    refused = [wall for r, wall in results if r.status_code == 503]
+    served = [wall for r, wall in results if r.status_code == 200]
+    assert min(refused) < max(served)  # refused without waiting for every computation
+    assert "busy: POST /predict -> 503" in server.log_tail(None)
+
+
+def test_a_half_open_request_is_dropped_by_the_live_server(server):
+    """Headers never finished, or a body that never comes: the connection is closed (408 for
+    the body) after the 1 s bounds of this server, not held."""
+    import socket
+
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+    body_missing = head + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    for sent, reply_start in ((head, b""), (body_missing, b"HTTP/1.1 408")):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+            sock.sendall(sent)
+            start = time.perf_counter()
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+            assert time.perf_counter() - start < 5.0
+        assert reply.startswith(reply_start), reply[:100]
+
+
+def test_a_text_body_is_415(server):
+    text = {**AUTH, "content-type": "text/plain"}
+    response, _ = post(server, b'{"patients": [{}]}', headers=text)
+    assert response.status_code == 415
+    assert response.json()["problems"] == [{"path": "headers.content-type",
+                                            "message": "expected application/json"}]
