@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export DO_NOT_TRACK := true
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bento clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ run: install
 	$(BIN)/abscopal features --cohort $(RUN_DIR)/virtual_trial --out $(RUN_DIR)/features.parquet
 	$(BIN)/abscopal train --cohort $(RUN_DIR)/virtual_trial --feature-table $(RUN_DIR)/features.parquet --seed $(SEED)
 	$(BIN)/abscopal serve --host 127.0.0.1 --port 3000
+
+# The deployable Bento of the MLflow champion (bentofile.yaml; docs/serving.md, "Bento"):
+# `bentoml serve abscopal:latest` serves it without the MLflow store.
+bento: install
+	$(BIN)/abscopal bento
 
 lint: install
 	$(BIN)/ruff check .

@@ -353,6 +353,27 @@ def features(
 
 @app.command()
 @clean_errors
+def bento(model: ModelUri = None) -> None:
+    """Build the deployable Bento: the champion imported from the MLflow registry into the
+    BentoML model store, the service code and bentofile.yaml; serve it with `bentoml serve`."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from serving.bento import build_bento
+
+    built = build_bento(model)
+    how = "already in" if built.reused_model else "imported into"
+    console.print(f"model {built.model_tag} {how} the BentoML model store "
+                  f"({built.labels['mlflow_model_name']} version "
+                  f"{built.labels['mlflow_model_version']}, run {built.labels['mlflow_run_id']})")
+    console.print(f"built Bento {built.bento_tag}; serve it with `bentoml serve "
+                  f"{built.bento_tag}` or make an image with `bentoml containerize "
+                  f"{built.bento_tag}`")
+    typer.echo(built.bento_tag)
+
+
+@app.command()
+@clean_errors
 def serve(
     model: ModelUri = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
