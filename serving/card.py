@@ -5,6 +5,7 @@ did, and what it must not be used for. Built once at start-up from the bundle an
 from __future__ import annotations
 
 import math
+import warnings
 
 import mlflow
 
@@ -88,6 +89,7 @@ def model_card(loaded: LoadedModel) -> dict:
         "explanations": {"method": "TreeSHAP on a gradient-boosted surrogate of the "
                                    "predicted 12-month RMST gain",
                          "surrogate_r2": bundle.surrogate_r2_},
+        "api": api_facts(loaded),
         "outputs": {
             "survival": "progression-free survival probability on a 0-24 month grid under ICI "
                         "alone (ici) and RT then ICI (rt_ici)",
@@ -101,6 +103,20 @@ def model_card(loaded: LoadedModel) -> dict:
                               "else uncertain (rule in models/recommend.py)",
         },
     }
+
+
+def api_facts(loaded: LoadedModel) -> dict:
+    """What a client (the web page at /) needs besides the OpenAPI document: the batch limit,
+    and the columns of ``abscopal predict``'s CSV, taken from the function that writes it
+    (``ModelBundle.predict_table``) so the page's download has the same columns."""
+    from abscopal.settings import get_settings
+
+    bundle = loaded.bundle
+    with warnings.catch_warnings():  # an empty record: its feature notes mean nothing here
+        warnings.simplefilter("ignore")
+        table = bundle.predict_table(bundle.raw_from_records([{"patient_id": "columns"}]))
+    return {"max_patients_per_request": get_settings().max_patients_per_request,
+            "prediction_csv_columns": [str(c) for c in table.columns]}
 
 
 def _rule(estimator) -> dict:

@@ -157,7 +157,8 @@ class Patient(PatientBase):  # type: ignore[misc, valid-type]
                           "immune signatures are computed from it (GET /model lists the genes "
                           "read; others are ignored). Optional: signatures imputed without it.",
               examples=[{"CD8A": 35.2, "GZMB": 12.0, "IFNG": 3.1}],
-              json_schema_extra={"x-group": "raw files", "x-unit": "TPM"}),
+              json_schema_extra={"x-group": "raw files", "x-unit": "TPM",
+                                 "example": {"CD8A": 35.2, "GZMB": 12.0, "IFNG": 3.1}}),
     ] = None
     mutations: Annotated[
         list[Mutation] | None,
@@ -166,7 +167,8 @@ class Patient(PatientBase):  # type: ignore[misc, valid-type]
                           "TMB (with the model's panel size) and the gene flags come from "
                           "them. An empty list means sequenced, nothing found.",
               examples=[[{"gene": "STK11", "variant_classification": "Nonsense_Mutation"}]],
-              json_schema_extra={"x-group": "raw files", "x-unit": ""}),
+              json_schema_extra={"x-group": "raw files", "x-unit": "", "example": [
+                  {"gene": "STK11", "variant_classification": "Nonsense_Mutation"}]}),
     ] = None
 
     def to_record(self) -> dict:

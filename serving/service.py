@@ -1,5 +1,6 @@
 """The BentoML 1.4 service: ``POST /predict``, ``GET /model`` (model card), ``/livez``, ``/readyz``
-and Prometheus ``/metrics``.
+and Prometheus ``/metrics``; the web page at ``/`` and the API docs at ``/docs`` (Swagger UI from
+BentoML's own local assets) and ``/docs.json``, all offline (serving/static/).
 
 Start it with ``abscopal serve`` or ``bentoml serve serving.service:BenefitService``. The model
 (``ABSCOPAL_MODEL_URI``, default the ``champion`` of ``rt-benefit``) is loaded once per worker at
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -22,7 +24,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import bentoml
 import orjson
 from fastapi import FastAPI
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 
 from abscopal.settings import get_settings
 from serving.guard import KNOWN_PATHS, ApiGuard
@@ -31,6 +34,83 @@ from serving.schemas import Patient, PredictRequest, PredictResponse, allow_as_g
 from training.loading import load_model
 
 card_app = FastAPI(title="abscopal model card", openapi_url=None, docs_url=None, redoc_url=None)
+# The page and the docs page: plain files, no build step, nothing fetched from elsewhere. Mounted
+# apps are matched before BentoML's own "/" (its Swagger page loads a tag manager from the
+# internet) and "/docs.json", so these replace them.
+STATIC = Path(__file__).parent / "static"
+card_app.mount("/static", StaticFiles(directory=STATIC), name="page-static")
+
+TITLE = "abscopal: benefit of adding stereotactic RT to immunotherapy in metastatic NSCLC"
+PDL1_FRACTION_NOTE = (
+    "pdl1_tps is a percentage (0-100), but every pdl1_tps in this request is <= 1 and some are "
+    "fractional: were fractions sent? 0.5 means 0.5 %, not 50 %; send 50 for 50 %")
+
+
+def pdl1_looks_like_fractions(patients: list[Patient]) -> bool:
+    """Every PD-L1 TPS sent is <= 1 and one is fractional: 0.5 was probably meant as 50 %.
+    A request of 0s and 1s alone is not flagged: 0 % and 1 % are everyday percentages."""
+    values = [p.pdl1_tps for p in patients if p.pdl1_tps is not None]
+    return bool(values) and max(values) <= 1 and any(v != int(v) for v in values)
+
+
+def with_pdl1_note(document: dict, patients: list[Patient]) -> dict:
+    if pdl1_looks_like_fractions(patients):
+        for prediction, patient in zip(document["predictions"], patients, strict=True):
+            if patient.pdl1_tps is not None:
+                prediction["warnings"] = [*prediction["warnings"], PDL1_FRACTION_NOTE]
+    return document
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("abscopal")
+    except PackageNotFoundError:  # a source tree that was not installed
+        return "unknown"
+
+
+def openapi_document(spec: dict, model: dict) -> dict:
+    """BentoML's generated OpenAPI document with the science filled in: a title, the package and
+    model versions, the research-use notice, and bearer auth; BentoML's boilerplate description
+    (badges and links loaded from the internet) and contact are dropped."""
+    synthetic = " SYNTHETIC training data." if model.get("synthetic") else ""
+    version = f"{package_version()} (model {model.get('name')} version {model.get('version')})"
+    description = "\n".join([
+        f"**Research use only; not a medical device.** {model.get('notice', '')}",
+        "",
+        "For one patient with metastatic non-small cell lung cancer: progression-free survival "
+        "(PFS) curves under immune checkpoint inhibitors (ICI) alone and under stereotactic "
+        "radiotherapy (RT) then ICI, the absolute benefit of adding RT (6- and 12-month PFS "
+        "gain, 12-month restricted mean PFS gain) with bootstrap intervals, P(gain >= MCID), a "
+        "recommendation, the inputs that drive it, and warnings.",
+        "",
+        f"- Model: `{model.get('name')}` version {model.get('version')} (`{model.get('uri')}`), "
+        f"training data sha256 `{model.get('training_data_fingerprint')}`.{synthetic}",
+        "- Every patient field is optional: missing ones are imputed and listed in `warnings`. "
+        "Units, ranges and examples are in the `Patient` schema; PD-L1 TPS is in percent.",
+        "- `GET /model`: the model card (training data, metrics, features, intended use, "
+        "limits). With `ABSCOPAL_API_TOKEN` set, `/predict`, `/model` and `/metrics` need "
+        "`Authorization: Bearer <token>` (button Authorize).",
+        "- The web page for people: [/](./).",
+    ])
+    spec = {**spec, "info": {"title": TITLE, "version": version, "description": description,
+                             "x-model": {k: model.get(k) for k in (
+                                 "name", "version", "uri", "training_data_fingerprint",
+                                 "synthetic")}}}
+    components = {**spec.get("components", {})}
+    components["securitySchemes"] = {"bearer": {
+        "type": "http", "scheme": "bearer",
+        "description": "the server's ABSCOPAL_API_TOKEN (only when one is set)"}}
+    spec["components"] = components
+    paths = {}
+    for path, item in spec.get("paths", {}).items():
+        if path in ("/predict", "/model", "/metrics"):
+            item = {method: {**op, "security": [{"bearer": []}, {}]} if isinstance(op, dict)
+                    else op for method, op in item.items()}
+        paths[path] = item
+    spec["paths"] = paths
+    return spec
 
 
 def load_predictor(uri: str | None = None) -> Predictor:
@@ -60,13 +140,14 @@ class BenefitService:
 
     def __init__(self) -> None:
         self.predictor = load_predictor(get_settings().model_uri)
+        self._openapi: bytes | None = None
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
     async def predict(self, patients: list[Patient]) -> PredictResponse:
         """Survival curves, benefit with intervals, recommendation, drivers and warnings for
         1 to 1,000 patients; every field optional (imputed and flagged)."""
         try:
-            return to_json_response(self.predictor.predict(patients))
+            return to_json_response(with_pdl1_note(self.predictor.predict(patients), patients))
         except RequestError as exc:
             return to_json_response(error_document(exc.problems), status=400)
 
@@ -74,6 +155,27 @@ class BenefitService:
     def model_card(self) -> JSONResponse:
         """The model card: training data, metrics, features with units, intended use, limits."""
         return JSONResponse(self.predictor.card)
+
+    @card_app.get("/docs.json", include_in_schema=False)
+    def openapi(self) -> Response:
+        """The OpenAPI document (built once per worker: it changes only with the model)."""
+        if self._openapi is None:
+            spec = BenefitService.openapi_spec.asdict()
+            self._openapi = orjson.dumps(openapi_document(spec, self.predictor.model_info),
+                                         option=orjson.OPT_NON_STR_KEYS)
+        return Response(self._openapi, media_type="application/json")
+
+
+@card_app.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    """The web page: one patient or a cohort CSV, scored through POST /predict."""
+    return FileResponse(STATIC / "index.html")
+
+
+@card_app.get("/docs", include_in_schema=False)
+def docs() -> FileResponse:
+    """Swagger UI on /docs.json, from BentoML's local copy of its assets (no internet)."""
+    return FileResponse(STATIC / "docs.html")
 
 
 def label_metrics_by_route() -> None:
