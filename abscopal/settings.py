@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=30.0, gt=0)
     random_seed: int = 2025
+    # How long a sqlite tracking store waits for another writer before "locked" (MLflow's own
+    # writes take milliseconds; a lock held longer belongs to another program).
+    store_timeout_seconds: float = Field(default=10.0, gt=0)
     # Minimal clinically important difference, months of 12-month RMST gain: the recommendation
     # rule's threshold (models/recommend.py), stored with each trained model.
     mcid_months: float = Field(default=1.0, ge=0.0)

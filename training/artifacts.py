@@ -59,7 +59,13 @@ def load_verified(uri: str):
     name, version = registered_version(uri)
     if version is None:
         return mlflow.pyfunc.load_model(uri)
-    recorded = mlflow.MlflowClient().get_model_version(name, version).tags.get(DIGEST_TAG)
+    tags = mlflow.MlflowClient().get_model_version(name, version).tags
+    recorded = tags.get(DIGEST_TAG)
+    if tags.get("registration") == "pending":
+        raise ModelIntegrityError(
+            f"{name} version {version} is pending: its registration was interrupted (a killed "
+            "or failed `abscopal train`); it is not loaded. `abscopal doctor --fix` completes "
+            "or removes it.")
     if recorded is None:
         raise ModelIntegrityError(
             f"{name} version {version} has no recorded artifact digests: its registration did "

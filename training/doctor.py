@@ -1,9 +1,14 @@
 """``abscopal doctor``: find what a crash left in the tracking store, and clean it with ``--fix``.
 
-A process killed at the wrong moment (``kill -9``, a full disk, a lost machine) can leave a
-registered version without its tags (registration did not complete: such versions are never
-loaded, training.artifacts) or a run RUNNING forever. Doctor lists both; ``--fix`` deletes the
-incomplete versions that no alias points to and marks the stale runs FAILED.
+A process killed at the wrong moment (``kill -9``, a full disk, a lost machine) can leave:
+- a version whose registration was interrupted (tag ``registration: pending``,
+  training.registry): never loaded; ``--fix`` completes it when the alias already points to it
+  (only the last tag was missing) and deletes it otherwise;
+- a version without digests (a store from before verified artifacts or the pending protocol):
+  never loaded; ``--fix`` deletes it unless an alias points to it;
+- a run RUNNING forever: its recorded process is gone (this host), or it started more than
+  ``stale_hours`` ago (runs from elsewhere); ``--fix`` marks it FAILED.
+The next ``abscopal train`` does the same for its own model and experiment.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
 from training.artifacts import DIGEST_TAG
+from training.registry import pending, resolve_pending
+from training.tracking import dead_run, running_here
 
 STALE_RUN_HOURS = 6.0  # no abscopal training runs this long (the benchmark: ~40 s at n = 1,000)
 
@@ -23,6 +30,7 @@ STALE_RUN_HOURS = 6.0  # no abscopal training runs this long (the benchmark: ~40
 class Findings:
     incomplete_versions: list[tuple[str, str]] = field(default_factory=list)
     stale_runs: list[str] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)  # run id -> why it is stale
     fixed: list[str] = field(default_factory=list)
 
 
@@ -32,18 +40,26 @@ def examine(client: MlflowClient, *, fix: bool = False,
     for model in client.search_registered_models():
         aliased = set(getattr(model, "aliases", {}).values())
         for version in client.search_model_versions(f"name='{model.name}'"):
-            if DIGEST_TAG not in version.tags:
+            if pending(version) or DIGEST_TAG not in version.tags:
                 found.incomplete_versions.append((model.name, str(version.version)))
-                if fix and str(version.version) not in aliased:
+                if fix and not pending(version) and str(version.version) not in aliased:
                     client.delete_model_version(model.name, version.version)
                     found.fixed.append(f"deleted {model.name} version {version.version}")
+    if fix:
+        found.fixed += resolve_pending(client)
     cutoff = (time.time() - stale_hours * 3600) * 1000
     experiments = [e.experiment_id for e in client.search_experiments()]
     if experiments:
         for run in client.search_runs(experiments, "attributes.status = 'RUNNING'"):
-            if run.info.start_time < cutoff:
-                found.stale_runs.append(run.info.run_id)
-                if fix:
-                    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
-                    found.fixed.append(f"marked run {run.info.run_id} FAILED")
+            if dead_run(run.data.tags):
+                why = (f"RUNNING but its process (pid {run.data.tags['abscopal.pid']}) is gone")
+            elif run.info.start_time < cutoff and not running_here(run.data.tags):
+                why = f"RUNNING for more than {stale_hours:g} h"
+            else:
+                continue
+            found.stale_runs.append(run.info.run_id)
+            found.why[run.info.run_id] = why
+            if fix:
+                client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+                found.fixed.append(f"marked run {run.info.run_id} FAILED")
     return found

@@ -5,10 +5,18 @@ shown by a paired one-sided test at a pre-specified level (``criterion.promotion
 patients that neither model was trained on (each version stores hashes of its training records,
 ``TrainingData.record_hashes``). Retraining on identical data with identical settings does not
 register a second, identical version.
+
+Crash-safe: a version is created with all its tags in one transaction, marked ``registration:
+pending``; then its promotion is decided and tagged, the alias moved, and the version marked
+``complete`` last. Loaders refuse pending versions (training.artifacts); a process killed at any
+step leaves a pending version that the next registration (under the store's lock, so no live
+registration is touched) or ``abscopal doctor --fix`` resolves: deleted, or completed when the
+alias already points to it (only the last tag was missing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 
@@ -27,6 +35,8 @@ from training.data import TrainingData
 from training.tracking import store_lock
 
 TRAINING_KEY_TAG = "training_key"
+REGISTRATION_TAG = "registration"  # "pending" until every step of register_version is done
+PENDING, COMPLETE = "pending", "complete"
 
 
 def training_key(fingerprint: dict, settings: dict) -> str:
@@ -59,31 +69,85 @@ def register_and_promote(
 
 def register_version(client: MlflowClient, settings: Settings, model_uri: str, name: str, *,
                      key: str, tags: dict[str, str], decide) -> tuple[str, bool, str]:
-    """The registration every model kind shares: no duplicate of an identical training (tag
-    ``training_key``), the version's tags, then ``decide(alias) -> (promote, reason)`` and the
-    alias move, all under the store's lock; a failure deletes the half-made version."""
+    """The registration every model kind shares, under the store's lock: no duplicate of an
+    identical training (tag ``training_key``); the version created pending with its tags, then
+    ``decide(alias) -> (promote, reason)``, the alias move and the completion tag. A failure
+    puts the alias back and deletes the half-made version."""
     from training.artifacts import DIGEST_TAG, model_digests
 
     alias = settings.champion_alias
     tags = {**tags, DIGEST_TAG: model_digests(model_uri)}  # before the version exists
     with store_lock(settings.tracking_uri):
+        resolve_pending(client, name)  # what a killed registration left (no live one: locked)
         duplicate = _version_with_key(client, name, key)
         if duplicate is not None:
             return duplicate, False, (f"not registered: version {duplicate} was trained on the "
                                       f"identical data with identical settings")
-        version = mlflow.register_model(model_uri, name, await_registration_for=0).version
+        version = mlflow.register_model(
+            model_uri, name, await_registration_for=0,
+            tags={**tags, TRAINING_KEY_TAG: key, REGISTRATION_TAG: PENDING}).version
+        previous, moved = _aliased_version(client, name, alias), False
         try:
-            client.set_model_version_tag(name, version, TRAINING_KEY_TAG, key)
-            for tag, value in tags.items():
-                client.set_model_version_tag(name, version, tag, value)
             promoted, reason = decide(alias)
+            client.set_model_version_tag(name, version, "promotion", reason)
             if promoted:
                 client.set_registered_model_alias(name, alias, version)
-            client.set_model_version_tag(name, version, "promotion", reason)
+                moved = True
+            client.set_model_version_tag(name, version, REGISTRATION_TAG, COMPLETE)
         except BaseException:
-            client.delete_model_version(name, version)
+            with contextlib.suppress(Exception):  # the store may be what failed
+                if moved and previous is not None:
+                    client.set_registered_model_alias(name, alias, previous)
+                elif moved:
+                    client.delete_registered_model_alias(name, alias)
+                client.delete_model_version(name, version)
             raise
     return str(version), promoted, reason
+
+
+def pending(version) -> bool:
+    return version.tags.get(REGISTRATION_TAG) == PENDING
+
+
+def resolve_pending(client: MlflowClient, name: str | None = None) -> list[str]:
+    """Finish or remove the versions a killed registration left pending (call it under the
+    store's lock, or when no training runs): a pending version the alias points to had every
+    step done but the last tag, and is marked complete; any other is deleted. Returns what was
+    done, one line each."""
+    done = []
+    if name is None:
+        models = client.search_registered_models()
+    else:
+        models = [client.get_registered_model(name)] if _exists(client, name) else []
+    for model in models:
+        aliased = {str(v): a for a, v in (getattr(model, "aliases", None) or {}).items()}
+        for version in client.search_model_versions(f"name='{model.name}'"):
+            if not pending(version):
+                continue
+            number = str(version.version)
+            if number in aliased and "promotion" in version.tags:
+                client.set_model_version_tag(model.name, number, REGISTRATION_TAG, COMPLETE)
+                done.append(f"completed {model.name} version {number} (@{aliased[number]} "
+                            "already pointed to it)")
+            else:
+                client.delete_model_version(model.name, number)
+                done.append(f"deleted {model.name} version {number} (registration interrupted)")
+    return done
+
+
+def _aliased_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _exists(client: MlflowClient, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        return False
+    return True
 
 
 def _version_with_key(client: MlflowClient, name: str, key: str) -> str | None:
@@ -92,7 +156,7 @@ def _version_with_key(client: MlflowClient, name: str, key: str) -> str | None:
     except MlflowException:
         return None
     for v in versions:
-        if v.tags.get(TRAINING_KEY_TAG) == key:
+        if v.tags.get(TRAINING_KEY_TAG) == key and not pending(v):
             return str(v.version)
     return None
 

@@ -13,9 +13,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from abscopal.cli import app
-from tests.conftest import write_small_trial
 from training.artifacts import DIGEST_TAG, ModelIntegrityError
-from training.job import TrainConfig, train
 from training.loading import load_model
 
 URI = "models:/rt-benefit@champion"
@@ -32,22 +30,8 @@ class Crafted:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    """One registered champion for the module (its own MLflow store, SYNTHETIC data)."""
-    from unittest import mock
-
-    from abscopal.settings import get_settings
-
-    root = tmp_path_factory.mktemp("artifacts")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": uri, "ABSCOPAL_TRACKING_URI": uri}):
-        get_settings.cache_clear()
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        train(TrainConfig(cohort=write_small_trial(root / "t.csv", n=200), learner="risk",
-                          folds=3, n_bootstrap=10, seed=3))
-    get_settings.cache_clear()
-    return uri
+def store(artifact_store) -> str:
+    return artifact_store
 
 
 @pytest.fixture
