@@ -287,7 +287,7 @@ def doctor(
         typer.echo(f"incomplete: {name} version {version} (registration did not complete; "
                    "never loaded)")
     for run_id in found.stale_runs:
-        typer.echo(f"stale: run {run_id} RUNNING for more than {stale_hours:g} h")
+        typer.echo(f"stale: run {run_id} {found.why[run_id]}")
     for line in found.fixed:
         typer.echo(f"fixed: {line}")
     if not (found.incomplete_versions or found.stale_runs):
