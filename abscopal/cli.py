@@ -197,6 +197,8 @@ def train(
     }
     if json_output:
         typer.echo(json.dumps({**summary, "average_effect": ate,
+                               "holdout_benefit_loss": result.metrics["holdout"].get(
+                                   "benefit_loss"), "holdout_benefit_loss_unit": "months^2",
                                "heterogeneity": result.metrics["heterogeneity"]}))
         return
     for key, value in summary.items():
