@@ -220,7 +220,9 @@ function fieldSpec(name, prop) {
     label: prop.title || name,
     group: prop["x-group"] || "clinical",
     unit: prop["x-unit"] || "",
-    hint: prop.description || "",
+    // the page says once that every field is optional; code marks are plain text here
+    hint: (prop.description || "").replace(" Optional: imputed when missing.", "")
+      .replace(/`/g, ""),
     example: prop.example !== undefined ? prop.example
       : (prop.examples && prop.examples.length ? prop.examples[0] : null),
     min: base.minimum, max: base.maximum,
@@ -234,8 +236,7 @@ function asGivenSpec(feature) {
   return {
     name: feature.name, kind: "number", values: null, label: feature.name,
     group: "clinical (as given)", unit: feature.unit || "",
-    hint: (feature.description || "A clinical column this model was trained on.") + rangeText +
-          " Optional: imputed when missing.",
+    hint: (feature.description || "A clinical column this model was trained on.") + rangeText,
     example: null,
   };
 }
@@ -462,7 +463,7 @@ function markImputed(sent, imputed) {
     const note = $("imputed-" + field.name);
     note.hidden = false;
     note.textContent = used.length ? "Not given: imputed by the model (" + used.join(", ") + ")."
-      : "Not given.";
+      : "Not given (not an input of this model).";
   }
 }
 
@@ -496,7 +497,7 @@ function recommendationBlock(p, model, rule) {
   const level = rule.level;
   const ruleText = "Rule: add RT when P(12-month RMST gain ≥ " + mcid + " month" +
     (mcid === 1 ? "" : "s") + ") ≥ " + level + "; no added benefit when P(gain < " + mcid +
-    ") ≥ " + level + "; otherwise uncertain.";
+    " month" + (mcid === 1 ? "" : "s") + ") ≥ " + level + "; otherwise uncertain.";
   const children = [
     el("p", {class: "recommendation", "data-recommendation": p.recommendation},
       "Recommendation: ", el("strong", {text: RECOMMENDATION_TEXT[p.recommendation] || p.recommendation}),
@@ -675,8 +676,9 @@ function modelBlock(model) {
     if (value === undefined) continue;
     list.append(el("dt", {text: term}), el("dd", {}, el("code", {text: String(value)})));
   }
+  // a synthetic model's notice is the banner at the top of the result already
   return el("div", {class: "model-block"}, el("h4", {text: "Model"}), list,
-    el("p", {class: "notice", text: model.notice}));
+    model.synthetic ? null : el("p", {class: "notice", text: model.notice}));
 }
 
 // --- cohort ----------------------------------------------------------------------------------

@@ -1,0 +1,212 @@
+"""The web page in a real browser: Debian's chromium, driven by Playwright, against a real
+``abscopal serve`` on 127.0.0.1 with an API token (one server for the module).
+
+Playwright's own browser download is never used (not reachable offline): the OS's chromium is
+launched by path. ``.ci/run`` installs it when missing; without it these tests skip, saying so.
+Every test checks that each URL the page requested is on the server (no CDN, font or tracker).
+Screenshots of each state are saved in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from serving.process import ServerProcess
+from tests.serving.conftest import records_from_csv
+
+TOKEN = "page-test-token"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def find_chromium() -> str | None:
+    """The OS's chromium (ABSCOPAL_CHROMIUM overrides); Debian's package is /usr/bin/chromium."""
+    for candidate in (os.environ.get("ABSCOPAL_CHROMIUM"), shutil.which("chromium"),
+                      "/usr/bin/chromium", shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium not found (apt-get install -y chromium; .ci/run installs it): the "
+           "browser tests of the web page cannot run")
+
+
+@pytest.fixture(scope="module")
+def server(trained_model, tmp_path_factory):
+    log = tmp_path_factory.mktemp("page-server") / "server.log"
+    process = ServerProcess.abscopal(
+        log, tracking_uri=trained_model.tracking_uri,
+        env={"ABSCOPAL_API_TOKEN": TOKEN, "ABSCOPAL_WORKERS": "1", "OMP_NUM_THREADS": "1"})
+    try:
+        process.wait_ready(timeout=120)
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def open_page(browser, server, *, send_token: bool = False) -> tuple[Page, list[str]]:
+    """A fresh tab on the page; the URLs it requests are recorded. ``send_token``: the browser
+    adds the token to every request itself, so the page sees a server that needs none."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    if send_token:
+        context.set_extra_http_headers({"Authorization": f"Bearer {TOKEN}"})
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{server.url}/")
+    return page, requested
+
+
+def assert_all_local(requested: list[str], server) -> None:
+    assert requested
+    outside = [u for u in requested
+               if not (u.startswith(f"{server.url}/") or u.startswith(f"blob:{server.url}/")
+                       or u.startswith("data:"))]
+    assert outside == [], f"the page requested URLs outside the server: {outside}"
+
+
+def fill_patient(page: Page, record: dict) -> None:
+    for name, value in record.items():
+        field = page.locator(f"#f-{name}")
+        if field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(str(int(value)) if isinstance(value, float) else str(value))
+        else:
+            field.fill(str(value))
+
+
+def pdf_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+
+
+def test_token_prompt_then_one_patient_matches_the_api(browser, server, champion, tmp_path):
+    page, requested = open_page(browser, server)
+    expect(page.locator("#auth")).to_be_visible()  # the server has a token: the page asks
+    expect(page.locator("#predict-button")).to_be_disabled()
+    page.screenshot(path=tmp_path / "1-token-prompt.png")
+    page.fill("#token", "wrong")
+    page.click("#auth-form button")
+    expect(page.locator("#token-error")).to_contain_text("refused")
+    page.fill("#token", TOKEN)
+    page.press("#token", "Enter")  # the keyboard submits
+    expect(page.locator("#auth")).to_be_hidden()
+    expect(page.locator("#predict-button")).to_be_enabled()
+    expect(page.locator("#synthetic-banner")).to_contain_text("SYNTHETIC")
+
+    record = records_from_csv(champion.cohort, 1)[0]
+    record.pop("albumin", None)  # left empty: shown as imputed afterwards
+    fill_patient(page, record)
+    page.click("#predict-button")
+    expect(page.locator("#curve-chart")).to_be_visible()
+    page.screenshot(path=tmp_path / "2-result.png", full_page=True)
+
+    answer = httpx.post(f"{server.url}/predict", json={"patients": [record]},
+                        headers={"authorization": f"Bearer {TOKEN}"}).json()
+    expected = answer["predictions"][0]
+    assert page.locator("#result-title").inner_text() == f"Result for {record['patient_id']}"
+    for key in ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo"):
+        row = page.locator(f'tr[data-key="{key}"]')
+        shown = {k: float(row.get_attribute(f"data-{k}")) for k in ("estimate", "lower", "upper")}
+        assert shown == expected["benefit"][key]
+        scale, digits = (1, 2) if key.startswith("rmst") else (100, 1)
+        assert row.locator("td.estimate").inner_text().startswith(
+            f"{expected['benefit'][key]['estimate'] * scale:+.{digits}f}")
+    p_row = page.locator('tr[data-key="probability_of_benefit"]')
+    assert float(p_row.get_attribute("data-estimate")) == expected["probability_of_benefit"]
+    expect(page.locator(".recommendation")).to_contain_text(expected["recommendation"])
+    expect(page.locator(".rule").first).to_contain_text("Rule: add RT when P(12-month RMST gain")
+    for arm in ("ici", "rt_ici"):  # both curves drawn, one point per month of the grid
+        path = page.locator(f'#curve-chart path[data-arm="{arm}"]').get_attribute("d")
+        assert path.count("L") + path.count("M") == len(expected["survival"]["months"]) == 49
+    # the gain intervals at 6 and 12 months
+    assert page.locator("#curve-chart rect.band[data-month]").count() == 2
+    assert page.locator("#drivers-chart rect").count() == len(expected["drivers"]) > 0
+    assert page.locator("ul.warnings li").count() == len(expected["warnings"])
+    expect(page.locator("#imputed-albumin")).to_contain_text("imputed by the model")
+    expect(page.locator(".model-block")).to_contain_text(
+        answer["model"]["training_data_fingerprint"])
+    expect(page.locator(".model-block")).to_contain_text("Research use only")
+
+    page.emulate_media(media="print")
+    page.screenshot(path=tmp_path / "3-print.png", full_page=True)
+    assert pdf_pages(page.pdf(format="A4", print_background=True)) == 1  # one patient, one page
+    assert_all_local(requested, server)
+
+
+def test_invalid_values_are_shown_beside_their_fields(browser, server, tmp_path):
+    page, requested = open_page(browser, server, send_token=True)
+    expect(page.locator("#predict-button")).to_be_enabled()
+    expect(page.locator("#auth")).to_be_hidden()  # no token asked for: none needed here
+    page.fill("#f-age", "200")
+    page.fill("#f-tmb", "high")
+    page.click("#predict-button")
+    expect(page.locator("#error-age")).to_contain_text("less than or equal to 110")
+    expect(page.locator("#error-tmb")).to_contain_text("valid number")
+    expect(page.locator("#f-age")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-age")).to_be_focused()
+    expect(page.locator("#error-pdl1_tps")).to_be_empty()
+    page.screenshot(path=tmp_path / "invalid.png", full_page=True)
+    assert_all_local(requested, server)
+
+
+def test_cohort_csv_gives_a_table_a_histogram_and_the_predict_csv(browser, server, champion,
+                                                                   tmp_path):
+    from training.scoring import predict_cohort
+
+    cohort = tmp_path / "cohort.csv"
+    pd.read_csv(champion.cohort / "clinical.csv").head(25).to_csv(cohort, index=False)
+    page, requested = open_page(browser, server, send_token=True)
+    expect(page.locator("#cohort-button")).to_be_enabled()
+    page.set_input_files("#cohort-file", str(cohort))
+    page.click("#cohort-button")
+    expect(page.locator("#cohort-result")).to_be_visible()
+    assert page.locator("#cohort-table tbody tr").count() == 25
+    counts = [int(c) for c in page.locator("#histogram-chart rect.hist-bar").evaluate_all(
+        "bars => bars.map(b => b.dataset.count)")]
+    assert sum(counts) == 25
+    expect(page.locator("#cohort-summary")).to_contain_text("ignored: arm, pfs_months, pfs_event")
+    page.screenshot(path=tmp_path / "cohort.png", full_page=True)
+    with page.expect_download() as download:
+        page.click("#cohort-download")
+    downloaded = tmp_path / "from-page.csv"
+    download.value.save_as(downloaded)
+
+    expected = predict_cohort(None, cohort, tmp_path / "from-cli.csv")
+    cli = pd.read_csv(tmp_path / "from-cli.csv", dtype={"patient_id": str})
+    got = pd.read_csv(downloaded, dtype={"patient_id": str})
+    assert list(got.columns) == list(cli.columns) == list(expected.columns)
+    assert got["patient_id"].tolist() == cli["patient_id"].tolist()
+    assert got["recommendation"].tolist() == cli["recommendation"].tolist()
+    numeric = [c for c in cli.columns if c not in ("patient_id", "recommendation", "warnings")]
+    pd.testing.assert_frame_equal(got[numeric], cli[numeric], atol=2e-6, rtol=1e-5)
+    assert_all_local(requested, server)
+
+
+def test_a_server_that_is_not_ready_says_so(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.route("**/readyz", lambda route: route.fulfill(status=503, body=""))
+    page.goto(f"{server.url}/")
+    expect(page.locator("#status")).to_contain_text("not ready (HTTP 503)")
+    expect(page.locator("#predict-button")).to_be_disabled()
+    context.close()
