@@ -65,7 +65,14 @@ def aipw_pseudo_outcomes(
     propensity: float,
 ) -> pd.DataFrame:
     """psi for each estimand from IPCW outcomes and (held-out) outcome-model curves."""
-    mu0, mu1 = arm_means_from_curves(s_ici), arm_means_from_curves(s_rt_ici)
+    return aipw_from_means(y_star, arm, arm_means_from_curves(s_ici),
+                           arm_means_from_curves(s_rt_ici), propensity)
+
+
+def aipw_from_means(y_star: dict[str, np.ndarray], arm: np.ndarray, mu0: dict, mu1: dict,
+                    propensity: float) -> pd.DataFrame:
+    """The AIPW formula, once: psi = mu1 - mu0 + A (Y* - mu1) / e - (1 - A) (Y* - mu0) / (1 - e),
+    with mu_a per patient (outcome-model curves) or one number per arm (arm means)."""
     e = float(propensity)
     return pd.DataFrame(
         {

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from models.base import ESTIMANDS
-from models.pseudo_outcomes import ipcw_outcomes
+from models.pseudo_outcomes import aipw_from_means, ipcw_outcomes
 
 SELECTION_ESTIMAND = "rmst_gain_12mo"
 
@@ -34,11 +34,10 @@ def pseudo_outcomes(
     arm = np.asarray(T, dtype=int)
     e = float(arm.mean()) if propensity is None else float(propensity)
     y_star = ipcw_outcomes(time, event, arm)
-    out = {}
-    for k in ESTIMANDS:
-        mu1, mu0 = y_star[k][arm == 1].mean(), y_star[k][arm == 0].mean()
-        out[k] = (mu1 - mu0) + arm * (y_star[k] - mu1) / e - (1 - arm) * (y_star[k] - mu0) / (1 - e)
-    return pd.DataFrame(out, index=Y.index)
+    mu0, mu1 = ({k: y_star[k][arm == a].mean() for k in ESTIMANDS} for a in (0, 1))
+    psi = aipw_from_means(y_star, arm, mu0, mu1, e)
+    psi.index = Y.index
+    return psi
 
 
 def adjusted_pseudo_outcomes(
