@@ -49,8 +49,14 @@ PDL1_FRACTION_NOTE = (
 def pdl1_looks_like_fractions(patients: list[Patient]) -> bool:
     """Every PD-L1 TPS sent is <= 1 and one is fractional: 0.5 was probably meant as 50 %.
     A request of 0s and 1s alone is not flagged: 0 % and 1 % are everyday percentages."""
-    values = [p.pdl1_tps for p in patients if p.pdl1_tps is not None]
-    return bool(values) and max(values) <= 1 and any(v != int(v) for v in values)
+    fractional = False
+    for patient in patients:  # stops at the first value above 1 (~1 us in a usual batch)
+        value = patient.pdl1_tps
+        if value is not None:
+            if value > 1:
+                return False
+            fractional = fractional or not value.is_integer()
+    return fractional
 
 
 def with_pdl1_note(document: dict, patients: list[Patient]) -> dict:
@@ -74,10 +80,12 @@ def openapi_document(spec: dict, model: dict) -> dict:
     """BentoML's generated OpenAPI document with the science filled in: a title, the package and
     model versions, the research-use notice, and bearer auth; BentoML's boilerplate description
     (badges and links loaded from the internet) and contact are dropped."""
-    synthetic = " SYNTHETIC training data." if model.get("synthetic") else ""
+    trained_on = ("SYNTHETIC training data: the model was trained on simulated patients; its "
+                  "predictions demonstrate the software only and carry no clinical meaning."
+                  if model.get("synthetic") else "Trained on real patient data.")
     version = f"{package_version()} (model {model.get('name')} version {model.get('version')})"
     description = "\n".join([
-        f"**Research use only; not a medical device.** {model.get('notice', '')}",
+        f"**Research use only; not a medical device.** {trained_on}",
         "",
         "For one patient with metastatic non-small cell lung cancer: progression-free survival "
         "(PFS) curves under immune checkpoint inhibitors (ICI) alone and under stereotactic "
@@ -86,7 +94,7 @@ def openapi_document(spec: dict, model: dict) -> dict:
         "recommendation, the inputs that drive it, and warnings.",
         "",
         f"- Model: `{model.get('name')}` version {model.get('version')} (`{model.get('uri')}`), "
-        f"training data sha256 `{model.get('training_data_fingerprint')}`.{synthetic}",
+        f"training data sha256 `{model.get('training_data_fingerprint')}`.",
         "- Every patient field is optional: missing ones are imputed and listed in `warnings`. "
         "Units, ranges and examples are in the `Patient` schema; PD-L1 TPS is in percent.",
         "- `GET /model`: the model card (training data, metrics, features, intended use, "
