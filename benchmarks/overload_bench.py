@@ -12,6 +12,9 @@ worth of CPU, sharing the machine with the server (as in serve_bench.py).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overload_bench.py [--seconds 10]
 
+The shedding run uses the ``ABSCOPAL_*`` overload settings of the environment (defaults in
+abscopal/settings.py), so other values can be compared with ``--only-shedding``.
+
 Uses the champion of the configured MLflow store, or (none there, or ``--fresh``) trains a small
 one (500 simulated patients) in a temporary store first.
 """
@@ -185,14 +188,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per level and mode")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--fresh", action="store_true", help="train a small model first")
+    parser.add_argument("--only-shedding", action="store_true",
+                        help="skip the run without shedding (to compare ABSCOPAL_* settings)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tracking = ensure_model(Path(tmp), args.fresh)
-        for mode, env in (("shedding", {}), ("no shedding", {"ABSCOPAL_MAX_CONCURRENT_REQUESTS":
-                                                              "0"})):
+        modes = [("shedding", {}), ("no shedding", {"ABSCOPAL_MAX_CONCURRENT_REQUESTS": "0"})]
+        for mode, env in modes[:1] if args.only_shedding else modes:
             server = ServerProcess.abscopal(
                 Path(tmp) / f"server-{len(rows)}.log", tracking_uri=tracking,
                 env={"ABSCOPAL_WORKERS": "2", "OMP_NUM_THREADS": "1", "ABSCOPAL_API_TOKEN": None,

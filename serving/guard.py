@@ -37,6 +37,7 @@ STATIC_PREFIX = ("/static_content/", "/static/")  # Swagger UI's assets (BentoML
 VALIDATED_PATHS = frozenset({"/predict"})
 LIMITED_PATHS = frozenset({"/predict"})  # the compute route: concurrency limit and time budget
 FROM_SETTINGS = object()  # ApiGuard's overload options: read abscopal.settings
+DRAIN_BYTES = 65_536  # a refused request's body up to this size is read, keeping the connection
 
 log = logging.getLogger("abscopal.serving")
 if not log.handlers:  # BentoML configures its own loggers only: give ours a plain stderr line
@@ -184,8 +185,14 @@ class ApiGuard:
             return await self._handle(scope, receive, send, arrived, None)
         try:
             admission.enter()
-        except Overloaded as exc:  # the body is not read: the connection closes after this
-            return await self.busy(scope, send, exc, close=True)
+        except Overloaded as exc:
+            # A small body is read so the connection stays open (a reconnect costs the client
+            # and this worker more than the read); a large one is not: the connection closes.
+            if length is None or int(length) > DRAIN_BYTES:
+                return await self.busy(scope, send, exc, close=True)
+            if await self._read_body(scope, receive, send, arrived) is None:
+                return None
+            return await self.busy(scope, send, exc)
         return await self._handle(scope, receive, send, arrived, admission)
 
     async def _handle(self, scope, receive, send, arrived: float, admission: Admission | None):
