@@ -93,3 +93,18 @@ def test_model_predicts_in_a_fresh_environment(champion, tmp_path):
         else:
             pd.testing.assert_series_equal(fresh[column], expected.loc[fresh.index, column],
                                            rtol=1e-9, check_names=False)
+
+
+def test_loading_keeps_this_process_on_its_own_code(champion):
+    """MLflow puts the model's code/ first on sys.path while loading; load_model restores it, so
+    no module imported later comes from a (possibly older) model's copy."""
+    import abscopal
+    from training.loading import load_model
+
+    before = list(sys.path)
+    load_model()
+    assert sys.path == before
+    installed = Path(abscopal.__file__).resolve().parents[1]
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in MODEL_CODE_PACKAGES and getattr(module, "__file__", None):
+            assert Path(module.__file__).resolve().is_relative_to(installed), name
