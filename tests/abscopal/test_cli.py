@@ -37,3 +37,10 @@ def test_train_shows_progress_and_units(tmp_path, monkeypatch):
     assert "fitting risk and 10 bootstrap members" in tasks
     assert re.search(r"holdout_benefit_loss: \d+\.\d months\^2 \(mean squared error", result.output)
     assert re.search(r"RMST difference -?\d+\.\d\d months", result.output)
+
+
+def test_bento_without_a_champion_says_how_to_train_one():
+    result = CliRunner().invoke(app, ["bento"])  # the test's own, empty MLflow store
+    assert result.exit_code == 2
+    assert "no model at models:/rt-benefit@champion" in result.output
+    assert "abscopal train --cohort" in result.output
