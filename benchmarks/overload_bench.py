@@ -4,11 +4,13 @@
 
 Each client is one keep-alive HTTP/1.1 connection sending single-patient ``POST /predict`` in a
 closed loop for ``--seconds``; it waits at most 5 s for an answer (then closes the connection,
-counts a client time-out and reconnects) and sends its next request at once, also after a 503
-(the worst case: Retry-After is not honoured). Reported per level: answered requests/s (200),
-p50/p99/max latency of the 200s, the share of 503s, client time-outs, 5xx other than 503, and
-the peak resident memory of the server's process group. The clients are asyncio on one core's
-worth of CPU, sharing the machine with the server (as in serve_bench.py).
+counts a client time-out and reconnects) and sends its next request at once; after a 503 it
+waits the Retry-After seconds (``--clients polite``, the default, as HTTP retry libraries do) or
+not at all (``--clients impatient``: a retry storm, the worst case). Reported per level:
+answered requests/s (200), p50/p99/max latency of the 200s, the share of 503s, client
+time-outs, 5xx other than 503, and the peak resident memory of the server's process group.
+The clients are asyncio in one process, sharing the machine with the server (as in
+serve_bench.py).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overload_bench.py [--seconds 10]
 
@@ -60,12 +62,12 @@ class Tally:
         self.conn_errors = 0
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """(status, connection kept): reads the head and a Content-Length body."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool, float]:
+    """(status, connection kept, Retry-After s): reads the head and a Content-Length body."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
-    length, keep = 0, True
+    length, keep, retry_after = 0, True, 0.0
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -73,20 +75,24 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
             length = int(value)
         elif name == b"connection" and value.strip().lower() == b"close":
             keep = False
+        elif name == b"retry-after":
+            retry_after = float(value)
     await reader.readexactly(length)
-    return status, keep
+    return status, keep, retry_after
 
 
-async def client(port: int, request: bytes, until: float, tally: Tally) -> None:
+async def client(port: int, request: bytes, until: float, tally: Tally, polite: bool) -> None:
     reader = writer = None
     while time.monotonic() < until:
+        retry_after = 0.0
         try:
             if writer is None:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection("127.0.0.1", port), CLIENT_TIMEOUT)
             start = time.monotonic()
             writer.write(request)
-            status, keep = await asyncio.wait_for(read_response(reader), CLIENT_TIMEOUT)
+            status, keep, retry_after = await asyncio.wait_for(read_response(reader),
+                                                               CLIENT_TIMEOUT)
             wall = time.monotonic() - start
         except TimeoutError:
             tally.timeouts += 1
@@ -99,6 +105,8 @@ async def client(port: int, request: bytes, until: float, tally: Tally) -> None:
             tally.latencies.append(wall)
         elif status == 503:
             tally.busy += 1
+            if polite:
+                await asyncio.sleep(max(0.0, min(retry_after, until - time.monotonic())))
         elif status is not None and status >= 500:
             tally.other_5xx += 1
         elif status is not None:
@@ -123,7 +131,7 @@ def group_rss_mb(pgid: int) -> float:
     return total / 1e6
 
 
-def run_level(server: ServerProcess, clients: int, seconds: float) -> dict:
+def run_level(server: ServerProcess, clients: int, seconds: float, polite: bool = True) -> dict:
     body = json.dumps({"patients": [PATIENT]}).encode()
     request = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -140,7 +148,7 @@ def run_level(server: ServerProcess, clients: int, seconds: float) -> dict:
 
     async def main():
         until = time.monotonic() + seconds
-        await asyncio.gather(*(client(server.port, request, until, tally)
+        await asyncio.gather(*(client(server.port, request, until, tally, polite)
                                for _ in range(clients)))
 
     start = time.monotonic()
@@ -188,6 +196,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per level and mode")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--fresh", action="store_true", help="train a small model first")
+    parser.add_argument("--clients", choices=("polite", "impatient"), default="polite",
+                        help="after a 503: wait Retry-After (polite) or retry at once")
     parser.add_argument("--only-shedding", action="store_true",
                         help="skip the run without shedding (to compare ABSCOPAL_* settings)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
@@ -206,7 +216,8 @@ def main() -> None:
                 server.wait_ready()
                 run_level(server, 8, 2.0)  # warm-up
                 for clients in levels:
-                    row = {"mode": mode, **run_level(server, clients, args.seconds)}
+                    row = {"mode": mode, **run_level(server, clients, args.seconds,
+                                                     args.clients == "polite")}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
                     time.sleep(2.0)  # let the previous level's connections drain
