@@ -145,7 +145,7 @@ def test_token_prompt_then_one_patient_matches_the_api(browser, server, champion
     expect(page.locator("#imputed-albumin")).to_contain_text("imputed by the model")
     expect(page.locator(".model-block")).to_contain_text(
         answer["model"]["training_data_fingerprint"])
-    expect(page.locator(".model-block")).to_contain_text("Research use only")
+    expect(page.locator("#result .banner-synthetic")).to_contain_text("Research use only")
 
     page.emulate_media(media="print")
     page.screenshot(path=tmp_path / "3-print.png", full_page=True)

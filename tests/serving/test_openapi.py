@@ -19,6 +19,18 @@ from serving.schemas import FIELD_DOCS
 XML_NAMESPACES = ("http://www.w3.org/2000/svg",)
 
 
+def forget_bentoml_metrics() -> None:
+    """BentoML's middleware registers its request metrics in prometheus' process-wide registry
+    on an app's first request: a second app in this process (test_service.py's, when xdist's
+    loadfile puts both modules in one worker) would register them again and fail. The app of a
+    finished module does not need them any more."""
+    from prometheus_client import REGISTRY
+
+    for collector, names in list(REGISTRY._collector_to_names.items()):
+        if any(name.startswith("bentoml_") for name in names):
+            REGISTRY.unregister(collector)
+
+
 @pytest.fixture(scope="module")
 def client(trained_model):
     import os
@@ -29,11 +41,15 @@ def client(trained_model):
 
     env = {"MLFLOW_TRACKING_URI": trained_model.tracking_uri,
            "ABSCOPAL_TRACKING_URI": trained_model.tracking_uri}
-    with mock.patch.dict(os.environ, env):
+    forget_bentoml_metrics()
+    try:
+        with mock.patch.dict(os.environ, env):
+            get_settings.cache_clear()
+            with TestClient(BenefitService.to_asgi(), raise_server_exceptions=False) as test_client:
+                yield test_client
+    finally:
         get_settings.cache_clear()
-        with TestClient(BenefitService.to_asgi(), raise_server_exceptions=False) as test_client:
-            yield test_client
-    get_settings.cache_clear()
+        forget_bentoml_metrics()
 
 
 class _Links(HTMLParser):
