@@ -197,11 +197,12 @@ def cross_validate(
     """Out-of-fold predicted gains of each learner and their benefit criterion."""
     from models import make_learner
 
+    # the spinner starts before the pseudo-outcomes, themselves cross-fitted outcome models
+    task = progress.add_task("cross-validating learners", total=len(candidates) * folds) \
+        if progress else None
     psi = adjusted_pseudo_outcomes(data.Y, data.T, data.X, n_folds=folds,
                                    seed=seed)[SELECTION_ESTIMAND].to_numpy()
     splits = cv_folds(data, folds, seed)
-    task = progress.add_task("cross-validating learners", total=len(candidates) * folds) \
-        if progress else None
     out = {}
     for name in candidates:
         oof = {k: np.full(data.n, np.nan) for k in ESTIMANDS}
