@@ -42,12 +42,14 @@ class Settings(BaseSettings):
     metrics_require_token: bool = True
     workers: int = 2  # BentoML worker processes of `abscopal serve` (each loads the model)
     # Load shedding, per worker, on POST /predict (serving/overload.py; docs/serving.md,
-    # "Overload"; measured in docs/benchmarks.md): at most this many requests compute at once
-    # (0 disables shedding), this many more wait up to queue_timeout_seconds for a slot, the
-    # rest get 503 with Retry-After at once.
+    # "Overload"): at most this many requests compute at once (0 disables shedding), this many
+    # more wait up to queue_timeout_seconds for a slot, the rest get 503 with Retry-After at
+    # once. 2/16/1 s chosen from overload_bench runs of 2/32/2, 2/16/1 and 2/8/1 on the 2-core
+    # machine (docs/benchmarks.md, "Overload"): a line of 32 let the answered p99 reach ~1 s at
+    # 512 clients, a line of 8 refused ~7% already at 32 clients.
     max_concurrent_requests: int = Field(default=2, ge=0)
-    max_queued_requests: int = Field(default=32, ge=0)
-    queue_timeout_seconds: float = Field(default=2.0, gt=0)
+    max_queued_requests: int = Field(default=16, ge=0)
+    queue_timeout_seconds: float = Field(default=1.0, gt=0)
     # From the request's arrival to the start of its response; beyond it 504.
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     # Slow clients: the request line and headers must arrive within header_timeout_seconds of
