@@ -101,6 +101,10 @@ def read_features(path: str | Path) -> tuple[pd.DataFrame, FeatureManifest]:
     if not mpath.exists():
         raise FileNotFoundError(f"{mpath}: manifest missing beside {path}")
     manifest = FeatureManifest.model_validate(json.loads(mpath.read_text()))
+    if manifest.pipeline_version != PIPELINE_VERSION:
+        raise ValueError(
+            f"{mpath}: built by feature pipeline version {manifest.pipeline_version}, this code is "
+            f"version {PIPELINE_VERSION}: rebuild it with `abscopal features`")
     if sha256_of(path) != manifest.parquet_sha256:
         raise ValueError(f"{path}: does not match {mpath} (parquet sha256 differs)")
     frame = pd.read_parquet(path)

@@ -10,9 +10,16 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from features.manifest import PIPELINE_VERSION
 from models.base import PREDICTION_COLUMNS, SURVIVAL_GRID_MONTHS
 from models.tree_shap import TreeExplainer
+from training.artifacts import ModelIntegrityError
 from training.prognosis_bundle import PROGNOSIS_FEATURE, prognosis_feature
+
+
+class FeaturePipelineMismatch(ModelIntegrityError):
+    """The model was trained on features of another feature-pipeline version."""
+
 
 SURROGATE_PARAMS = {"max_depth": 3, "eta": 0.1, "subsample": 0.8, "nthread": 1, "seed": 0}
 
@@ -27,6 +34,9 @@ class ModelBundle:
         self.feature_info = feature_info
         self.training = training  # cohort name, synthetic, fingerprint, endpoint, panel size
         self.alpha = alpha
+        # The feature definitions the model was trained on: a bundle is refused where the code
+        # builds its features differently (features.manifest.PIPELINE_VERSION).
+        self.pipeline_version = PIPELINE_VERSION
         self.ranges_: dict[str, tuple[float, float]] = {}
         self.surrogate_: xgb.Booster | None = None
         self.surrogate_r2_: float | None = None
@@ -239,6 +249,16 @@ class ModelBundle:
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_explainer"}
+
+    def __setstate__(self, state: dict) -> None:
+        trained_on = state.get("pipeline_version", "1")  # bundles before the field: version 1
+        if trained_on != PIPELINE_VERSION:
+            raise FeaturePipelineMismatch(
+                f"this model was trained on features of pipeline version {trained_on}; this "
+                f"code builds version {PIPELINE_VERSION}, so its inputs would be misread. Retrain "
+                "it with this version (`abscopal features` then `abscopal train`), or serve it "
+                f"with the abscopal release that built pipeline version {trained_on}")
+        self.__dict__.update(state)
 
     def drivers(self, X: pd.DataFrame, top_k: int = 5) -> list[list[dict]]:
         """The features pushing each patient's predicted RMST gain up or down most (TreeSHAP)."""

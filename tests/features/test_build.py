@@ -257,3 +257,14 @@ def test_patients_missing_from_clinical_are_reported(cohort_dir):
     assert result.report["patients_not_in_clinical"] == {
         "mutations": 1, "expression": 1, "tcr": 1, "ctdna": 1
     }
+
+
+def test_feature_table_of_another_pipeline_version_is_refused(tmp_path, cohort_dir, monkeypatch):
+    _, result = cohort_features(cohort_dir)
+    out = tmp_path / "features.parquet"
+    write_features(result, out, cohort_name="tiny", synthetic=True)
+    import features.manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "PIPELINE_VERSION", "2")
+    with pytest.raises(ValueError, match="feature pipeline version 1, this code is version 2"):
+        read_features(out)

@@ -199,3 +199,12 @@ def test_adjusted_pseudo_outcomes_are_unbiased_and_no_noisier(tmp_path):
     assert adjusted.index.equals(data.Y.index)
     assert abs(adjusted.mean() - plain.mean()) < 3 * plain.std() / np.sqrt(len(plain))
     assert adjusted.std() < 1.05 * plain.std()
+
+
+def test_model_of_another_feature_pipeline_is_refused_at_load(champion, monkeypatch):
+    import training.bundle
+    from training.artifacts import ModelIntegrityError
+
+    monkeypatch.setattr(training.bundle, "PIPELINE_VERSION", "2")
+    with pytest.raises(ModelIntegrityError, match="pipeline version 1; this code builds version 2"):
+        mlflow.pyfunc.load_model(champion.result.model_uri)
