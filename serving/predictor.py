@@ -14,12 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from features import FeatureWarning, RecordError
+from models.base import ESTIMANDS
 from serving.card import model_card, notice
 from serving.schemas import Patient
 from training.bundle import ModelBundle
 from training.loading import LoadedModel
 
-ESTIMANDS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
 TOP_DRIVERS = 5
 OVERLAP_MIN_PATIENTS = 200
 
