@@ -106,3 +106,23 @@ def test_bento_serves_without_mlflow(bento, champion, tmp_path):
     assert model["uri"].startswith("bentoml:rt-benefit:")
     assert (model["name"], model["version"]) == ("rt-benefit", champion.result.version)
     assert not absent.parent.exists()  # no MLflow store was created or read
+
+
+def test_a_changed_bento_model_is_not_loaded(bento, tmp_path):
+    home, tag = bento
+    info = yaml.safe_load((home / "bentos" / tag.replace(":", "/") / "bento.yaml").read_text())
+    model_tag = info["models"][0]["tag"]
+    pickle = (home / "models" / model_tag.replace(":", "/") / "mlflow_model"
+              / "python_model.pkl")
+    original = pickle.read_bytes()
+    pickle.write_bytes(original[: len(original) // 2])  # truncated
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", "from training.loading import load_model; "
+             f"load_model('bentoml:{model_tag}')"],
+            env={**os.environ, "BENTOML_HOME": str(home)}, cwd=tmp_path, capture_output=True,
+            text=True, timeout=120)
+    finally:
+        pickle.write_bytes(original)
+    assert run.returncode != 0
+    assert "ModelIntegrityError" in run.stderr and "python_model.pkl" in run.stderr
