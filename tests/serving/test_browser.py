@@ -169,6 +169,32 @@ def test_invalid_values_are_shown_beside_their_fields(browser, server, tmp_path)
     assert_all_local(requested, server)
 
 
+def test_raw_files_are_sent_as_expression_and_mutations(browser, server, tmp_path):
+    (tmp_path / "expression.tsv").write_text("gene\tP9\tOTHER\nCD8A\t35.2\t1\nGZMB\t12\t2\n")
+    maf = ("Hugo_Symbol\tVariant_Classification\tTumor_Sample_Barcode\n"
+           "STK11\tNonsense_Mutation\tP9\nKRAS\tMissense_Mutation\tOTHER\n")
+    (tmp_path / "calls.maf").write_text(maf)
+    page, requested = open_page(browser, server, send_token=True)
+    expect(page.locator("#predict-button")).to_be_enabled()
+    page.fill("#f-patient_id", "P9")
+    page.set_input_files("#expression-file", str(tmp_path / "expression.tsv"))
+    page.set_input_files("#maf-file", str(tmp_path / "calls.maf"))
+    with page.expect_request("**/predict") as sent:
+        page.click("#predict-button")
+    patient = sent.value.post_data_json["patients"][0]
+    assert patient["expression"] == {"CD8A": 35.2, "GZMB": 12}  # the patient's own column
+    assert patient["mutations"] == [{"gene": "STK11",
+                                     "variant_classification": "Nonsense_Mutation"}]
+    expect(page.locator("#curve-chart")).to_be_visible()
+
+    (tmp_path / "bad.maf").write_text(maf.replace("Nonsense_Mutation", "Stop_Gained"))
+    page.set_input_files("#maf-file", str(tmp_path / "bad.maf"))
+    page.click("#predict-button")
+    expect(page.locator("#error-mutations")).to_contain_text("Input should be")
+    expect(page.locator("#maf-file")).to_have_attribute("aria-invalid", "true")
+    assert_all_local(requested, server)
+
+
 def test_cohort_csv_gives_a_table_a_histogram_and_the_predict_csv(browser, server, champion,
                                                                    tmp_path):
     from training.scoring import predict_cohort
