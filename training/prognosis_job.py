@@ -199,7 +199,7 @@ def _bundle(models, card, data, endpoints, train_idx):
 
 def _log_model(bundle, data: PrognosisData):
     from training.prognosis_pyfunc import PrognosisPyfunc, signature
-    from training.pyfunc import pip_requirements
+    from training.pyfunc import code_paths, pip_requirements
 
     example = pd.DataFrame([{"patient_id": "example", "age": 65.0, "tmb": 7.0,
                              "albumin": 3.8, "nlr": 4.6}])
@@ -212,6 +212,7 @@ def _log_model(bundle, data: PrognosisData):
         return mlflow.pyfunc.log_model(
             name="model", python_model=model, signature=signature(bundle.endpoints),
             input_example=example, pip_requirements=pip_requirements(),
+            code_paths=code_paths(),  # self-contained, as the benefit model
             metadata={"synthetic": data.synthetic, "cohort": data.name, "kind": "prognosis"})
     finally:
         pyfunc_logger.setLevel(level)
