@@ -23,6 +23,7 @@ import orjson
 from serving.overload import Admission, Limits, Overloaded, install_head_timeout
 from serving.predictor import error_document
 from serving.validation import BodyError, check_request, parse
+from training.artifacts import loaded_artifacts_intact
 
 # Probes stay open so orchestrators can reach them without the API token; /metrics too unless
 # ``metrics_require_token`` (the default when a token is set).
@@ -159,6 +160,12 @@ class ApiGuard:
         if not known_path(path):
             return await self.reply(scope, send, 404, error_document(
                 [("path", "no such route")], "not found"))
+        if path == "/readyz":
+            problem = loaded_artifacts_intact()
+            if problem is not None:  # BentoML's /readyz knows only that __init__ once returned
+                log.warning("not ready: %s", problem)
+                return await _send_json(503, error_document([("model", problem)], "not ready"))(
+                    send)
         if path in self.open_paths or public_path(path):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
@@ -228,9 +235,15 @@ class ApiGuard:
                          scope["path"], _request_id())
                 return None
             rewriter = _ErrorRewriter(scope, send)
-            finished = await admission.run(
-                lambda: self.app(scope, _replay(body, receive, watch), rewriter),
-                lambda: rewriter.started, deadline)
+            finished = True
+            try:  # a timer, no extra task; disarmed once the response starts
+                async with asyncio.timeout(deadline - time.monotonic()) as budget:
+                    rewriter.on_start = lambda: budget.reschedule(None)
+                    await self.app(scope, _replay(body, receive, watch), rewriter)
+            except TimeoutError:
+                if not budget.expired() or rewriter.started:
+                    raise  # the app's own time-out, not the budget
+                finished = False
             admission.release(time.monotonic() - started)
             state = "done"
             if not finished:
@@ -253,26 +266,25 @@ class ApiGuard:
         """The whole body within the size limit and ``body_timeout`` (None: answered or the
         client left)."""
         body = bytearray()
-        deadline = arrived + self.body_timeout if self.body_timeout else None
-        while True:
-            if deadline is None:
-                message = await receive()
-            else:
-                try:
-                    message = await asyncio.wait_for(receive(), deadline - time.monotonic())
-                except TimeoutError:
-                    await self.reply(scope, send, 408, error_document(
-                        [("body", f"not received within {self.body_timeout:g} s")],
-                        "request time-out"), [(b"connection", b"close")])
-                    return None
-            if message["type"] == "http.disconnect":
-                return None
-            body += message.get("body", b"")
-            if len(body) > self.max_request_bytes:
-                await self.reply(scope, send, 413, self._too_large())
-                return None
-            if not message.get("more_body"):
-                return bytes(body)
+        delay = arrived + self.body_timeout - time.monotonic() if self.body_timeout else None
+        try:
+            async with asyncio.timeout(delay):  # one timer for the whole body
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    body += message.get("body", b"")
+                    if len(body) > self.max_request_bytes:
+                        break
+                    if not message.get("more_body"):
+                        return bytes(body)
+        except TimeoutError:
+            await self.reply(scope, send, 408, error_document(
+                [("body", f"not received within {self.body_timeout:g} s")],
+                "request time-out"), [(b"connection", b"close")])
+            return None
+        await self.reply(scope, send, 413, self._too_large())
+        return None
 
     async def busy(self, scope, send, exc: Overloaded, close: bool = False) -> None:
         """503 with Retry-After: one INFO line, like a client error (no values)."""
@@ -334,11 +346,14 @@ class _ErrorRewriter:
         self.send = send
         self.start = None
         self.started = False  # a response has begun (the time budget no longer applies)
+        self.on_start = None  # called once at the response's start
         self.chunks: list[bytes] = []
 
     async def __call__(self, message):
         if message["type"] == "http.response.start":
             self.started = True
+            if self.on_start is not None:
+                self.on_start()
             if message["status"] in (400, 422):
                 self.start = message
                 return None

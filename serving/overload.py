@@ -5,8 +5,8 @@ Per worker process, ``POST /predict`` runs at most ``max_concurrent`` requests a
 answered at once with ``503`` and ``Retry-After`` (the API's JSON error document; no patient
 data). A request whose client has gone away while it waited is dropped before it is computed,
 and a request that has not started its response within ``request_timeout`` seconds gets ``504``
-(see ``Admission.run``: the model computes in the event loop, so the budget is checked wherever
-the request yields, not in the middle of one computation; the 1,000-patient limit bounds that).
+(``ApiGuard``: the model computes in the event loop, so the budget is enforced wherever the
+request yields, not in the middle of one computation; the 1,000-patient limit bounds that).
 
 Slow clients: uvicorn (as BentoML 1.4 runs it) has no time-out for a request's head (a
 connection that never finishes its headers is held forever) and BentoML passes only
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 
@@ -107,25 +106,6 @@ class Admission:
         self.slots.release()
         if seconds is not None:
             self.service_time = 0.8 * self.service_time + 0.2 * seconds
-
-    async def run(self, app_call: Callable[[], Awaitable[None]], started: Callable[[], bool],
-                  deadline: float) -> bool:
-        """Run the app; False (task cancelled) if it has not started its response by the
-        deadline, so the caller answers 504."""
-        task = asyncio.ensure_future(app_call())
-        try:
-            done, _ = await asyncio.wait({task}, timeout=max(deadline - time.monotonic(), 0))
-            if task in done:
-                task.result()
-                return True
-            if started():
-                await task
-                return True
-            task.cancel()
-            return False
-        except BaseException:
-            task.cancel()
-            raise
 
 
 def install_head_timeout(seconds: float) -> None:

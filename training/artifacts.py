@@ -18,6 +18,8 @@ from pathlib import Path
 import mlflow
 
 DIGEST_TAG = "artifact_sha256"
+# Files verified and loaded by this process: path -> (size, mtime_ns) at load (for /readyz).
+_LOADED: dict[Path, tuple[int, int]] = {}
 # Written by MLflow itself into the model directory at registration: not part of what we logged.
 MLFLOW_MANAGED = {"registered_model_meta"}
 
@@ -86,4 +88,24 @@ def load_verified(uri: str):
         raise ModelIntegrityError(
             f"{name} version {version}: unexpected file {directory / extra[0]} in the model "
             "directory; it is not loaded")
-    return mlflow.pyfunc.load_model(str(directory))
+    model = mlflow.pyfunc.load_model(str(directory))
+    for rel in expected:
+        stat = (directory / rel).stat()
+        _LOADED[directory / rel] = (stat.st_size, stat.st_mtime_ns)
+    return model
+
+
+def loaded_artifacts_intact() -> str | None:
+    """None while every file of the registered models this process loaded is still in place,
+    unchanged in size and modification time (a few stat calls: cheap enough for every
+    ``/readyz``); else what is wrong, naming the file. A worker restarted now would verify the
+    digests again and refuse such a model, so readiness says so before that happens."""
+    for path, (size, mtime) in _LOADED.items():
+        try:
+            stat = path.stat()
+        except OSError:
+            return f"{path.name} is missing from the loaded model's directory {path.parent}"
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
+            return (f"{path.name} changed since it was loaded (the model's directory "
+                    f"{path.parent})")
+    return None

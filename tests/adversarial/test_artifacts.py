@@ -106,3 +106,46 @@ def test_doctor_finds_and_cleans_what_a_crash_left(registered):
     assert client.get_run(stale).info.status == "FAILED"
     assert load_model(URI).version == "1"  # the champion is untouched
     assert "clean" in runner.invoke(app, ["doctor"]).output
+
+
+def test_readyz_fails_once_a_loaded_artifact_vanishes_or_changes(registered):
+    """BentoML's /readyz says 200 once the service's __init__ returned; ApiGuard answers it
+    503 when a file of the loaded model is gone or changed (a restarted worker would refuse it)."""
+    import asyncio
+
+    from serving.guard import ApiGuard
+    from training.artifacts import loaded_artifacts_intact
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    guard = ApiGuard(app, limits=None, head_timeout=None)
+
+    def readyz() -> tuple[int, bytes]:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.disconnect"}
+
+        scope = {"type": "http", "method": "GET", "path": "/readyz", "headers": []}
+        asyncio.run(guard(scope, receive, send))
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    load_model(URI)
+    assert loaded_artifacts_intact() is None
+    assert readyz()[0] == 200
+    pkl = registered / "python_model.pkl"
+    pkl.rename(pkl.with_suffix(".moved"))
+    try:
+        status, body = readyz()
+        assert status == 503 and b"python_model.pkl is missing" in body
+    finally:
+        pkl.with_suffix(".moved").rename(pkl)
+    assert readyz()[0] == 200
+    pkl.write_bytes(pkl.read_bytes() + b"x")  # restored by the fixture
+    status, body = readyz()
+    assert status == 503 and b"changed since it was loaded" in body
