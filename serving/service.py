@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
+import abscopal
 from abscopal.settings import get_settings
 from serving.guard import KNOWN_PATHS, ApiGuard
 from serving.predictor import Predictor, RequestError, error_document
@@ -67,15 +68,6 @@ def with_pdl1_note(document: dict, patients: list[Patient]) -> dict:
     return document
 
 
-def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("abscopal")
-    except PackageNotFoundError:  # a source tree that was not installed
-        return "unknown"
-
-
 def openapi_document(spec: dict, model: dict) -> dict:
     """BentoML's generated OpenAPI document with the science filled in: a title, the package and
     model versions, the research-use notice, and bearer auth; BentoML's boilerplate description
@@ -83,7 +75,8 @@ def openapi_document(spec: dict, model: dict) -> dict:
     trained_on = ("SYNTHETIC training data: the model was trained on simulated patients; its "
                   "predictions demonstrate the software only and carry no clinical meaning."
                   if model.get("synthetic") else "Trained on real patient data.")
-    version = f"{package_version()} (model {model.get('name')} version {model.get('version')})"
+    # the package's own constant: a Bento carries the code, not the installed distribution
+    version = f"{abscopal.__version__} (model {model.get('name')} version {model.get('version')})"
     description = "\n".join([
         f"**Research use only; not a medical device.** {trained_on}",
         "",
