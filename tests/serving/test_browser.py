@@ -236,3 +236,18 @@ def test_a_server_that_is_not_ready_says_so(browser, server):
     expect(page.locator("#status")).to_contain_text("not ready (HTTP 503)")
     expect(page.locator("#predict-button")).to_be_disabled()
     context.close()
+
+
+def test_swagger_ui_at_docs_renders_offline(browser, server, tmp_path):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{server.url}/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/predict")).to_be_visible()
+    expect(page.locator(".info .title")).to_contain_text("NSCLC")
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=tmp_path / "docs.png")
+    assert f"{server.url}/docs.json" in requested
+    assert_all_local(requested, server)
+    context.close()
