@@ -38,7 +38,6 @@ STATIC_PREFIX = ("/static_content/", "/static/")  # Swagger UI's assets (BentoML
 VALIDATED_PATHS = frozenset({"/predict"})
 LIMITED_PATHS = frozenset({"/predict"})  # the compute route: concurrency limit and time budget
 FROM_SETTINGS = object()  # ApiGuard's overload options: read abscopal.settings
-DRAIN_BYTES = 65_536  # a refused request's body up to this size is read, keeping the connection
 
 log = logging.getLogger("abscopal.serving")
 if not log.handlers:  # BentoML configures its own loggers only: give ours a plain stderr line
@@ -192,13 +191,7 @@ class ApiGuard:
             return await self._handle(scope, receive, send, arrived, None)
         try:
             admission.enter()
-        except Overloaded as exc:
-            # A small body is read so the connection stays open (a reconnect costs the client
-            # and this worker more than the read); a large one is not: the connection closes.
-            if length is None or int(length) > DRAIN_BYTES:
-                return await self.busy(scope, send, exc, close=True)
-            if await self._read_body(scope, receive, send, arrived) is None:
-                return None
+        except Overloaded as exc:  # the body is not read
             return await self.busy(scope, send, exc)
         return await self._handle(scope, receive, send, arrived, admission)
 
@@ -286,15 +279,15 @@ class ApiGuard:
         await self.reply(scope, send, 413, self._too_large())
         return None
 
-    async def busy(self, scope, send, exc: Overloaded, close: bool = False) -> None:
-        """503 with Retry-After: one INFO line, like a client error (no values)."""
+    async def busy(self, scope, send, exc: Overloaded) -> None:
+        """503 with Retry-After, one INFO line (no values). The connection is closed: a client
+        that retries at once must reconnect, which paces a retry storm (overload_bench: with
+        kept connections, 512 such clients left ~11 answered requests/s, ~99 with closing)."""
         log.info("busy: %s %s -> 503 (%s), retry after %d s, request %s", scope["method"],
                  scope["path"], exc, exc.retry_after, _request_id())
-        headers = [(b"retry-after", str(exc.retry_after).encode())]
-        if close:
-            headers.append((b"connection", b"close"))
         await _send_json(503, error_document([("request", str(exc))], "server busy"),
-                         headers)(send)
+                         [(b"retry-after", str(exc.retry_after).encode()),
+                          (b"connection", b"close")])(send)
 
     def _too_large(self) -> dict:
         return error_document([("body", f"request larger than {self.max_request_bytes} bytes")],
