@@ -193,6 +193,11 @@ class ApiGuard:
             admission.enter()
         except Overloaded as exc:  # the body is not read
             return await self.busy(scope, send, exc)
+        # The model computes in the event loop: requests that arrived meanwhile wait as tasks
+        # not yet started, unseen by the line. Yield once so each of them is counted (and its
+        # arrival timed) before this one computes; else a request could wait seconds there and
+        # still be computed when its turn comes, after its client gave up.
+        await asyncio.sleep(0)
         return await self._handle(scope, receive, send, arrived, admission)
 
     async def _handle(self, scope, receive, send, arrived: float, admission: Admission | None):
