@@ -86,19 +86,19 @@ def openapi_document(spec: dict, model: dict) -> dict:
         "gain, 12-month restricted mean PFS gain) with bootstrap intervals, P(gain >= MCID), a "
         "recommendation, the inputs that drive it, and warnings.",
         "",
-        f"- Model: `{model.get('name')}` version {model.get('version')} (`{model.get('uri')}`), "
-        f"training data sha256 `{model.get('training_data_fingerprint')}`.",
+        f"- Model: `{model.get('name')}` version {model.get('version')}.",
         "- Every patient field is optional: missing ones are imputed and listed in `warnings`. "
         "Units, ranges and examples are in the `Patient` schema; PD-L1 TPS is in percent.",
-        "- `GET /model`: the model card (training data, metrics, features, intended use, "
-        "limits). With `ABSCOPAL_API_TOKEN` set, `/predict`, `/model` and `/metrics` need "
-        "`Authorization: Bearer <token>` (button Authorize).",
+        "- `GET /model`: the model card (training data and its fingerprint, metrics, features, "
+        "intended use, limits). With `ABSCOPAL_API_TOKEN` set, `/predict`, `/model` and "
+        "`/metrics` need `Authorization: Bearer <token>` (button Authorize).",
         "- The web page for people: [/](./).",
     ])
     spec = {**spec, "info": {"title": TITLE, "version": version, "description": description,
+                             # readable without the token (like the page): no more than
+                             # which model answers; the rest is in GET /model
                              "x-model": {k: model.get(k) for k in (
-                                 "name", "version", "uri", "training_data_fingerprint",
-                                 "synthetic")}}}
+                                 "name", "version", "synthetic")}}}
     components = {**spec.get("components", {})}
     components["securitySchemes"] = {"bearer": {
         "type": "http", "scheme": "bearer",
