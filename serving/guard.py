@@ -88,6 +88,17 @@ def install_log_filter() -> None:
 install_log_filter()
 
 
+def _install_head_timeout_now() -> None:
+    """At import, so the worker's uvicorn protocols carry the head time-out before its first
+    connection (Starlette builds the middleware stack, hence ApiGuard, at the first request)."""
+    from abscopal.settings import get_settings
+
+    install_head_timeout(get_settings().header_timeout_seconds)
+
+
+_install_head_timeout_now()
+
+
 def _request_id() -> str:
     try:  # BentoML's tracing middleware (outside this one) sets it per request
         from bentoml._internal.context import trace_context
