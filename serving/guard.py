@@ -239,6 +239,8 @@ class ApiGuard:
             except Overloaded as exc:
                 return await self.busy(scope, send, exc)
             state, started = "active", time.monotonic()
+            if not watch.done():
+                await asyncio.sleep(0)  # the watch's first look (it had no turn if no wait)
             if watch.done():  # the client gave up while waiting: compute nothing
                 log.info("client gone: POST %s dropped before computing, request %s",
                          scope["path"], _request_id())
