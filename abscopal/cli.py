@@ -111,6 +111,23 @@ Baseline = Enum("Baseline", {"trial": "trial", "real_world": "real-world"}, type
 PrognosisLearner = Enum("PrognosisLearner", {n: n for n in ("auto", "boost", "cox")},
                         type=str)
 ModelUri = Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")]
+MapOpt = Annotated[list[str] | None, typer.Option(
+    "--map", metavar="COLUMN=CODE:VALUE,...",
+    help="Recode a column's values onto the cohort format's, e.g. --map sex=1:M,2:F (an empty "
+         "VALUE means missing; repeatable). A value left unmapped is an error naming it.")]
+IgnoreOpt = Annotated[list[str] | None, typer.Option(
+    "--ignore-column", metavar="COLUMN",
+    help="Carry a column unread although its name is close to a known field (e.g. a pdl1_tsp "
+         "that is not pdl1_tps); repeatable or comma-separated.")]
+
+
+def reading(maps: list[str] | None, ignore: list[str] | None):
+    """The --map / --ignore-column options as the cohort readers' context (cohorts.io)."""
+    from cohorts.io import parse_coding, read_options
+
+    codings = dict(parse_coding(text) for text in maps or [])
+    return read_options(codings, [c.strip() for v in ignore or [] for c in v.split(",")
+                                  if c.strip()])
 
 
 @app.command()
@@ -156,6 +173,9 @@ def train(
              "outcome very well (repeatable or comma-separated; recorded in the run and the "
              "model card).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
+    scheduler: Annotated[str | None, typer.Option(
+        help="dask.distributed scheduler address: cross-validation fits and bootstrap members "
+             "run as tasks on that cluster (same result as locally).")] = None,
 ) -> None:
     """Fit, evaluate, log to MLflow, register and maybe promote a benefit model."""
     import json
@@ -178,7 +198,7 @@ def train(
         allow_features=[f.strip() for v in allow_feature or [] for f in v.split(",") if f.strip()],
     )
     with Progress(console=console, transient=True, disable=json_output) as progress:
-        result = run_training(config, progress=progress)
+        result = run_training(config, progress=progress, scheduler=scheduler)
     ate = result.metrics["average_effect"]
     summary = {
         "average_effect": (
@@ -304,11 +324,15 @@ def predict(
     cohort: Annotated[Path, typer.Option(help="Cohort directory or clinical CSV to score.")],
     out: Annotated[Path, typer.Option(help="CSV to write, one row per patient.")],
     model: ModelUri = None,
+    id_col: IdCol = None,
+    maps: MapOpt = None,
+    ignore_column: IgnoreOpt = None,
 ) -> None:
-    """Score patients offline with a registered model."""
+    """Score patients offline with a registered model (a warnings column per patient)."""
     from training.scoring import predict_cohort
 
-    table = predict_cohort(model, cohort, out)
+    with reading(maps, ignore_column):
+        table = predict_cohort(model, cohort, out, id_col=id_col)
     console.print(f"wrote {len(table)} predictions to {out}")
 
 
@@ -323,12 +347,15 @@ def evaluate(
     event_col: EventCol = None,
     id_col: IdCol = None,
     time_unit: TimeUnitOpt = TimeUnit.months,
+    maps: MapOpt = None,
+    ignore_column: IgnoreOpt = None,
 ) -> None:
     """Evaluate a model's predicted benefit on a randomised cohort (metrics.json)."""
     from training.scoring import evaluate_cohort
 
-    evaluate_cohort(model, cohort, out, arm_col=arm_col, time_col=time_col,
-                    event_col=event_col, id_col=id_col, time_unit=time_unit.value)
+    with reading(maps, ignore_column):
+        evaluate_cohort(model, cohort, out, arm_col=arm_col, time_col=time_col,
+                        event_col=event_col, id_col=id_col, time_unit=time_unit.value)
     console.print(f"wrote metrics to {out}")
 
 
@@ -340,17 +367,35 @@ def features(
     scheduler: Annotated[
         str | None, typer.Option(help="dask.distributed scheduler address, to scale out.")
     ] = None,
+    maps: MapOpt = None,
+    ignore_column: IgnoreOpt = None,
 ) -> None:
     """Build the feature table (clinical, biomarkers, signatures, TCR, ctDNA) of a cohort."""
     from features.pipeline import features_for_cohort
 
-    manifest = features_for_cohort(cohort, out, scheduler=scheduler)
+    with reading(maps, ignore_column):
+        manifest = features_for_cohort(cohort, out, scheduler=scheduler)
     console.print(
         f"wrote {len(manifest.features)} features for {manifest.n_patients} patients to {out}"
         f"{' (SYNTHETIC data)' if manifest.synthetic else ''}"
     )
     for warning in manifest.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command("example-data")
+@clean_errors
+def example_data(
+    name: Annotated[str, typer.Argument(help="Example trial: actg320.")],
+    out: Annotated[Path, typer.Option(help="CSV to write.")],
+) -> None:
+    """Write a public trial as distributed (actg320: ACTG 320 from scikit-survival, which needs
+    the dev extra), for the README's own-trial example."""
+    from cohorts.examples import EXAMPLES, write_example
+
+    frame = write_example(name, out)
+    console.print(f"wrote {EXAMPLES[name]}: {len(frame)} patients, columns "
+                  f"{', '.join(frame.columns)} to {out}")
 
 
 @app.command()

@@ -55,6 +55,13 @@ def _fit_member(learner, Y, T, X):
     return learner.fit(Y, T, X)
 
 
+def _on_dask() -> bool:
+    """Whether joblib's active backend is Dask (``joblib.parallel_config(backend="dask")``)."""
+    from joblib.parallel import get_active_backend
+
+    return type(get_active_backend()[0]).__name__ == "DaskDistributedBackend"
+
+
 def stratified_bootstrap_indices(arm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Row indices of one bootstrap resample drawn with replacement within each arm."""
     parts = []
@@ -106,7 +113,8 @@ class BootstrapBenefit(BenefitEstimator):
                     Xf.iloc[idx].reset_index(drop=True),
                 )
             )
-        self.members_ = Parallel(n_jobs=self.n_jobs)(jobs)
+        # on a Dask cluster (training/distributed.py) every worker takes members, not n_jobs
+        self.members_ = Parallel(n_jobs=-1 if _on_dask() else self.n_jobs)(jobs)
         self.feature_names_in_ = list(Xf.columns)
         return self
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from rich.progress import Progress
 
 from abscopal.settings import get_settings
@@ -81,7 +82,18 @@ class TrainResult:
         return asdict(self)
 
 
-def train(config: TrainConfig, *, progress: Progress | None = None) -> TrainResult:
+def train(config: TrainConfig, *, progress: Progress | None = None,
+          scheduler: str | None = None, client=None) -> TrainResult:
+    """Train, log and maybe register. ``scheduler`` (a dask.distributed address) or ``client``:
+    cross-validation fits and bootstrap members run as tasks on that cluster, with the same
+    result as locally (training/distributed.py)."""
+    from training.distributed import on_cluster
+
+    with on_cluster(scheduler, client):
+        return _train(config, progress)
+
+
+def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
     from models import make_learner
     from models.metrics import average_effect
     from training.registry import register_and_promote, training_key
@@ -195,32 +207,28 @@ def cross_validate(
     data: TrainingData, candidates, folds: int, seed: int, progress: Progress | None = None
 ) -> dict[str, dict]:
     """Out-of-fold predicted gains of each learner and their benefit criterion."""
-    from models import make_learner
-
     # the spinner starts before the pseudo-outcomes, themselves cross-fitted outcome models
     task = progress.add_task("cross-validating learners", total=len(candidates) * folds) \
         if progress else None
     psi = adjusted_pseudo_outcomes(data.Y, data.T, data.X, n_folds=folds,
                                    seed=seed)[SELECTION_ESTIMAND].to_numpy()
     splits = cv_folds(data, folds, seed)
+    # one task per (learner, fold): local and in order as before, or Dask tasks inside
+    # training.distributed.on_cluster (n_jobs=None: the active backend's own width)
+    fits = [(name, test_idx, delayed(_fold_gains)(name, data.Y.iloc[train_idx],
+                                                  data.T.iloc[train_idx], data.X.iloc[train_idx],
+                                                  data.X.iloc[test_idx], seed))
+            for name in candidates for train_idx, test_idx in splits]
+    oofs = {name: {k: np.full(data.n, np.nan) for k in ESTIMANDS} for name in candidates}
+    results = Parallel(n_jobs=None, return_as="generator")(job for _, _, job in fits)
+    for (name, test_idx, _), gains in zip(fits, results, strict=True):
+        for k, gain in gains.items():
+            oofs[name][k][test_idx] = gain
+        if progress:
+            progress.advance(task)
     out = {}
     for name in candidates:
-        oof = {k: np.full(data.n, np.nan) for k in ESTIMANDS}
-        for train_idx, test_idx in splits:
-            if name == CONSTANT:
-                average = AverageBenefit().fit(data.Y.iloc[train_idx], data.T.iloc[train_idx])
-                for k in ESTIMANDS:
-                    oof[k][test_idx] = average.columns_[k]
-                if progress:
-                    progress.advance(task)
-                continue
-            learner = make_learner(name, n_bootstrap=0, random_state=seed,
-                                   **learner_params(name, data.X.columns))
-            learner.fit(data.Y.iloc[train_idx], data.T.iloc[train_idx], data.X.iloc[train_idx])
-            for k, gain in learner.effect_all(data.X.iloc[test_idx]).items():
-                oof[k][test_idx] = gain
-            if progress:
-                progress.advance(task)
+        oof = oofs[name]
         constant = np.full(data.n, psi.mean())
         gain = oof[SELECTION_ESTIMAND]
         out[name] = {
@@ -234,6 +242,20 @@ def cross_validate(
             },
         }
     return out
+
+
+def _fold_gains(name: str, Y: pd.DataFrame, T: pd.Series, X: pd.DataFrame,
+                X_test: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
+    """One cross-validation fit: ``name`` on a fold's training part, its gains on the rest."""
+    from models import make_learner
+
+    if name == CONSTANT:
+        average = AverageBenefit().fit(Y, T)
+        return {k: np.full(len(X_test), average.columns_[k]) for k in ESTIMANDS}
+    learner = make_learner(name, n_bootstrap=0, random_state=seed,
+                           **learner_params(name, X.columns))
+    learner.fit(Y, T, X)
+    return learner.effect_all(X_test)
 
 
 def use_prognosis(data: TrainingData, config: TrainConfig, settings):
