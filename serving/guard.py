@@ -38,6 +38,7 @@ STATIC_PREFIX = ("/static_content/", "/static/")  # Swagger UI's assets (BentoML
 VALIDATED_PATHS = frozenset({"/predict"})
 LIMITED_PATHS = frozenset({"/predict"})  # the compute route: concurrency limit and time budget
 FROM_SETTINGS = object()  # ApiGuard's overload options: read abscopal.settings
+DRAIN_BYTES = 65_536  # a 503 to an unread body up to this size keeps the connection open
 
 log = logging.getLogger("abscopal.serving")
 if not log.handlers:  # BentoML configures its own loggers only: give ours a plain stderr line
@@ -237,7 +238,7 @@ class ApiGuard:
             try:
                 await admission.acquire(deadline)
             except Overloaded as exc:
-                return await self.busy(scope, send, exc)
+                return await self.busy(scope, send, exc, body_read=True)
             state, started = "active", time.monotonic()
             if not watch.done():
                 await asyncio.sleep(0)  # the watch's first look (it had no turn if no wait)
@@ -297,15 +298,26 @@ class ApiGuard:
         await self.reply(scope, send, 413, self._too_large())
         return None
 
-    async def busy(self, scope, send, exc: Overloaded) -> None:
-        """503 with Retry-After, one INFO line (no values). The connection is closed: a client
-        that retries at once must reconnect, which paces a retry storm (overload_bench: with
-        kept connections, 512 such clients left ~11 answered requests/s, ~99 with closing)."""
+    async def busy(self, scope, send, exc: Overloaded, body_read: bool = False) -> None:
+        """503 with Retry-After, one INFO line (no values). Held for the rest of the previous
+        Retry-After when the same connection asks again sooner (``Admission.hold``). The
+        connection stays open unless an unread body is large (uvicorn discards an unread small
+        one)."""
+        admission = self.admission
+        client = scope.get("client")
+        delay = admission.hold(client) if admission is not None and client else 0.0
+        if delay > 0:
+            await asyncio.sleep(delay)  # no work: paces a client that retries at once
         log.info("busy: %s %s -> 503 (%s), retry after %d s, request %s", scope["method"],
                  scope["path"], exc, exc.retry_after, _request_id())
+        headers = [(b"retry-after", str(exc.retry_after).encode())]
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if not body_read and not (length.isdigit() and int(length) <= DRAIN_BYTES):
+            headers.append((b"connection", b"close"))
         await _send_json(503, error_document([("request", str(exc))], "server busy"),
-                         [(b"retry-after", str(exc.retry_after).encode()),
-                          (b"connection", b"close")])(send)
+                         headers)(send)
+        if admission is not None and client:
+            admission.refused(client, exc.retry_after)
 
     def _too_large(self) -> dict:
         return error_document([("body", f"request larger than {self.max_request_bytes} bytes")],

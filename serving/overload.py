@@ -22,6 +22,8 @@ import math
 import time
 from dataclasses import dataclass
 
+MAX_REMEMBERED = 8192  # clients whose last 503 is remembered (for hold), per worker
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -57,6 +59,7 @@ class Admission:
         self.waiting = 0
         self._slots: asyncio.Semaphore | None = None
         self.service_time = 0.01  # s, moving average of admitted requests: for Retry-After
+        self._refused: dict[object, float] = {}  # client -> end of its last Retry-After
 
     @property
     def slots(self) -> asyncio.Semaphore:
@@ -71,6 +74,22 @@ class Admission:
         """Seconds until the current line has likely drained (at least 1)."""
         backlog = (self.active + self.waiting) / self.limits.max_concurrent
         return max(1, math.ceil(backlog * self.service_time))
+
+    def hold(self, client) -> float:
+        """Seconds to hold a 503 for ``client`` (its host and port: one connection): the rest
+        of the Retry-After of its previous 503, when it asks again before that. A client that
+        retries at once is paced as if it honoured Retry-After, on its own connection (closing
+        it instead made clients reconnect, and one worker's accept grabbed a burst of them)."""
+        until = self._refused.get(client)
+        return 0.0 if until is None else max(0.0, until - time.monotonic())
+
+    def refused(self, client, retry_after: int) -> None:
+        now = time.monotonic()
+        if len(self._refused) >= MAX_REMEMBERED:  # bounded: forget the expired ones
+            self._refused = {c: t for c, t in self._refused.items() if t > now}
+            if len(self._refused) >= MAX_REMEMBERED:
+                self._refused.clear()
+        self._refused[client] = now + retry_after
 
     def enter(self) -> None:
         """A request starts waiting (its body read, its check, its wait for a slot); 503 when

@@ -102,6 +102,28 @@ def test_beyond_the_limit_and_the_queue_answers_503_with_retry_after(serve):
     assert app.computed == 2
 
 
+def test_a_client_retrying_at_once_is_paced_to_retry_after(serve):
+    """Its next 503 on the same connection is held for the rest of the Retry-After (no work
+    meanwhile); the connection of a small request stays open."""
+    app = SlowApp(delay=3.0)
+    with serve(app, limits=limits(concurrent=1, queued=0)) as server, \
+            ThreadPoolExecutor(1) as pool, httpx.Client(base_url=server.url, timeout=10) as client:
+        first = pool.submit(post, server.url)
+        time.sleep(0.3)
+        walls = []
+        for _ in range(2):
+            start = time.perf_counter()
+            response = client.post("/predict", content=BODY, headers=JSON)
+            walls.append(time.perf_counter() - start)
+            assert response.status_code == 503
+            assert "close" not in response.headers.get("connection", "")
+        retry_after = int(response.headers["retry-after"])
+        assert walls[0] < 0.5, walls
+        assert retry_after - 0.3 < walls[1] < retry_after + 0.5, (walls, retry_after)
+        assert first.result().status_code == 200
+    assert app.computed == 1
+
+
 def test_a_request_waiting_longer_than_the_queue_timeout_gets_503(serve):
     app = SlowApp(delay=1.0)
     with serve(app, limits=limits(concurrent=1, queued=4, queue_timeout=0.3)) as server, \
