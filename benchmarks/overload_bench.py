@@ -207,21 +207,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tracking = ensure_model(Path(tmp), args.fresh)
         modes = [("shedding", {}), ("no shedding", {"ABSCOPAL_MAX_CONCURRENT_REQUESTS": "0"})]
-        for mode, env in modes[:1] if args.only_shedding else modes:
-            server = ServerProcess.abscopal(
-                Path(tmp) / f"server-{len(rows)}.log", tracking_uri=tracking,
-                env={"ABSCOPAL_WORKERS": "2", "OMP_NUM_THREADS": "1", "ABSCOPAL_API_TOKEN": None,
-                     **env})
-            try:
+        modes = modes[:1] if args.only_shedding else modes
+        # Both servers run side by side (an idle one costs nothing) and each level is measured
+        # on one right after the other, so a change in the machine's load hits both alike.
+        servers = {}
+        try:
+            for mode, env in modes:
+                servers[mode] = ServerProcess.abscopal(
+                    Path(tmp) / f"server-{len(servers)}.log", tracking_uri=tracking,
+                    env={"ABSCOPAL_WORKERS": "2", "OMP_NUM_THREADS": "1",
+                         "ABSCOPAL_API_TOKEN": None, **env})
+            for server in servers.values():
                 server.wait_ready()
                 run_level(server, 8, 2.0)  # warm-up
-                for clients in levels:
+            for clients in levels:
+                for mode, server in servers.items():
                     row = {"mode": mode, **run_level(server, clients, args.seconds,
                                                      args.clients == "polite")}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
                     time.sleep(2.0)  # let the previous level's connections drain
-            finally:
+        finally:
+            for server in servers.values():
                 server.stop()
     header = ("| clients | mode | answered/s | p50 ms | p99 ms | max ms | 503 share | client "
               "time-outs | other 5xx | peak RSS MB |")
