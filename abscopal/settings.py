@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     model_name: str = "rt-benefit"
     champion_alias: str = "champion"
     model_uri: str | None = None  # overrides models:/<model_name>@<champion_alias> for serving
+    # A server following an alias (the default champion) checks it this often and swaps in a
+    # new version without a restart (serving/hot_swap.py); 0 turns it off.
+    model_poll_seconds: float = Field(default=30.0, ge=0)
     host: str = "127.0.0.1"
     port: int = 3000
     api_token: str | None = None
