@@ -5,6 +5,7 @@ The vocabulary (column names, codes, units) is documented in docs/cohort-format.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 import pandas as pd
@@ -18,7 +19,9 @@ HISTOLOGIES = ["adenocarcinoma", "squamous", "other"]
 SMOKING_STATUSES = ["never", "former", "current"]
 BEST_RESPONSES = ["CR", "PR", "SD", "PD"]
 TIMEPOINTS = ["baseline", "on_treatment"]
-MUTATION_FLAGS = ["stk11_mut", "keap1_mut", "egfr_mut", "kras_mut", "tp53_mut"]
+# Gene flags, then the Wnt/beta-catenin pathway flag (any gene of cohorts.genesets.WNT_PATHWAY):
+# each is also derived from a MAF or a request's mutation list, which then takes precedence.
+MUTATION_FLAGS = ["stk11_mut", "keap1_mut", "egfr_mut", "kras_mut", "tp53_mut", "wnt_mut"]
 
 # Baseline columns a patient may carry in clinical.csv (and in a serving request).
 NUMERIC_BASELINE = {
@@ -39,6 +42,22 @@ CATEGORICAL_BASELINE = {
 }
 BASELINE_COLUMNS = [*NUMERIC_BASELINE, *CATEGORICAL_BASELINE, *MUTATION_FLAGS]
 OUTCOME_COLUMNS = ["pfs_months", "pfs_event", "os_months", "os_event", "best_response"]
+# Every column name the format gives a meaning to: a column whose name is close to one of these
+# (``pdl1_tsp``) is a likely misspelling, refused as the HTTP API refuses an unknown field.
+KNOWN_COLUMNS = ["patient_id", "arm", *OUTCOME_COLUMNS, *BASELINE_COLUMNS]
+NEAR_MISS_CUTOFF = 0.8  # difflib ratio: pdl1_tsp/pdl1_tps 0.88; ACTG 320's columns all < 0.6
+
+
+def likely_field(column: str, known: list[str] | None = None) -> str | None:
+    """The known column ``column`` is probably a misspelling of (case-insensitive), or None."""
+    known = KNOWN_COLUMNS if known is None else known
+    if column in known:
+        return None
+    lowered = {name.lower(): name for name in known}
+    if column.lower() in lowered:
+        return lowered[column.lower()]
+    match = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=NEAR_MISS_CUTOFF)
+    return lowered[match[0]] if match else None
 
 # Variant classifications of the MAF specification (GDC / TCGA MAF).
 MAF_VARIANT_CLASSIFICATIONS = [

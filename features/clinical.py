@@ -75,6 +75,38 @@ SPECS: list[FeatureSpec] = [
 NAMES = [s.name for s in SPECS]
 
 
+# The inputs each feature is computed from: clinical.csv columns, which are also the request
+# fields of POST /predict, plus the raw modalities. A warning about a feature names these (what a
+# user can send), and a foreign trial's file is validated only in the columns its model reads.
+_MUTATION_LIST = "mutations"  # a MAF in a cohort directory, a list of calls in a request
+FEATURE_INPUTS: dict[str, tuple[str, ...]] = {
+    **{name: (name,) for name in ("age", "ecog", "pack_years", "prior_lines", "pdl1_tps", "nlr",
+                                  "ldh", "albumin")},
+    "sex_male": ("sex",),
+    **{f"histology_{h}": ("histology",) for h in HISTOLOGIES},
+    **{f"smoking_{s}": ("smoking_status",) for s in SMOKING_STATUSES},
+    "tmb": ("tmb", _MUTATION_LIST),
+    "pdl1_category": ("pdl1_tps",),
+    **{col: (col, _MUTATION_LIST) for col in FLAG_COLUMNS},
+    "lipi": ("nlr", "ldh"),
+    "cold_tumour": ("tmb", "pdl1_tps", "wnt_mut", _MUTATION_LIST),
+}
+# Features of the other modalities, by FeatureSpec.group: the input that carries them.
+MODALITY_INPUTS = {"expression": "expression", "tcr": "tcr", "ctdna": "ctdna"}
+
+
+def feature_inputs(name: str, group: str | None = None) -> tuple[str, ...]:
+    """The inputs feature ``name`` is computed from; a name the pipeline does not build (a
+    trial's own column used as given) is its own input."""
+    if name in FEATURE_INPUTS:
+        return FEATURE_INPUTS[name]
+    if group in MODALITY_INPUTS:
+        return (MODALITY_INPUTS[group],)
+    from features.build import SPECS_BY_NAME  # lazily: build imports this module
+
+    spec = SPECS_BY_NAME.get(name)
+    return (MODALITY_INPUTS[spec.group],) if spec is not None else (name,)
+
 # Up to this many cells (a few hundred patients) a clinical frame is read through one object
 # array (see ClinicalColumns); beyond, boxing every value costs more than a pandas Series per
 # column (measured crossover: about 5,000 cells), so larger frames are read column by column.

@@ -61,7 +61,10 @@ def raw_inputs_from_cohort(cohort: Cohort, *, lazy: bool = False) -> RawInputs:
     files: dict[str, Path] = {}
     if cohort.root is not None:
         files["clinical.csv"] = cohort.root / "clinical.csv"
-    raw = RawInputs(clinical=cohort.clinical, panel_size_mb=cohort.meta.panel_size_mb)
+    # columns carried unvalidated (a foreign trial's own coding of a field its model does not
+    # use) are not read as the format's fields
+    clinical = cohort.clinical.drop(columns=cohort.carried) if cohort.carried else cohort.clinical
+    raw = RawInputs(clinical=clinical, panel_size_mb=cohort.meta.panel_size_mb)
     if (path := cohort.path(MAF_FILE)) is not None:
         raw.mutations = _lazy(read_maf, [(path,)], MAF_META) if lazy else read_maf(path)
         files[MAF_FILE] = path

@@ -76,6 +76,10 @@ FIELD_DOCS: dict[str, tuple[str, str, str, str, object]] = {
             "`mutations` instead when that list is sent.", 4.2),
     **{f"{g.lower()}_mut": _mutation_doc(g, int(g in ("STK11", "TP53")))
        for g in ("STK11", "KEAP1", "EGFR", "KRAS", "TP53")},
+    "wnt_mut": ("Wnt pathway mutation", "mutations", "0/1",
+                "1 if a Wnt/beta-catenin pathway gene (CTNNB1, APC, AXIN1, AXIN2, RNF43, ZNRF3, "
+                "TCF7L2, LRP5, LRP6) carries a pathogenic (nonsynonymous) mutation, 0 if none; "
+                "taken from `mutations` instead when that list is sent.", 0),
     "nlr": ("NLR", "blood markers", "ratio",
             "Neutrophil-to-lymphocyte ratio in peripheral blood before treatment.", 3.1),
     "ldh": ("LDH", "blood markers", "U/L", "Serum lactate dehydrogenase before treatment.", 220),

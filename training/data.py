@@ -14,7 +14,7 @@ import pandas as pd
 
 from cohorts import Cohort, CohortFormatError, read_cohort
 from cohorts.errors import Problem
-from cohorts.schema import OUTCOME_COLUMNS
+from cohorts.schema import KNOWN_COLUMNS, OUTCOME_COLUMNS
 
 MONTHS_PER_UNIT = {"days": 1 / 30.4375, "weeks": 7 / 30.4375, "months": 1.0}
 MIN_COVERAGE = 0.5  # default feature selection: at least half the patients have a value
@@ -97,6 +97,20 @@ def column_mapping(
     return {src: dst for src, dst in wanted.items() if src and src != dst}
 
 
+def clinical_inputs(features: list[str]) -> list[str] | None:
+    """The clinical columns ``features`` are computed from (a trial's own columns used as given
+    are their own input): the columns of a user's file that are validated; its other format
+    columns are carried unread. None (validate all) when the prognosis model's risk is among
+    them: that model reads every clinical field."""
+    from features.clinical import feature_inputs
+    from training.prognosis_bundle import PROGNOSIS_FEATURE
+
+    if PROGNOSIS_FEATURE in features:
+        return None
+    inputs = {i for name in features for i in feature_inputs(name) if i in KNOWN_COLUMNS}
+    return sorted(inputs | set(features))
+
+
 @dataclass
 class Trial:
     """A randomised cohort read and featurised by the shared pipeline, before feature selection."""
@@ -123,19 +137,21 @@ def read_trial(
     time_unit: str = "months",
     endpoint: str = "pfs",
     feature_table: str | Path | None = None,
+    used: list[str] | None = None,
 ) -> Trial:
     """Read any randomised two-arm cohort and its features.
 
     Features come from ``feature_table`` (the parquet + manifest that ``abscopal features``
     wrote for this cohort) when given, else from the shared pipeline run now; both are the output
-    of ``features.build_features``.
+    of ``features.build_features``. ``used`` (the clinical inputs of the features a model reads,
+    ``clinical_inputs``) limits validation to those columns; None validates every format column.
     """
     import features as feature_pipeline
 
     if time_unit not in MONTHS_PER_UNIT:
         raise TrainingDataError(f"--time-unit must be one of {sorted(MONTHS_PER_UNIT)}")
     rename = column_mapping(endpoint, arm_col, time_col, event_col, id_col)
-    cohort = read_cohort(cohort_path, rename=rename, endpoint=endpoint)
+    cohort = read_cohort(cohort_path, rename=rename, endpoint=endpoint, used=used)
     clinical = cohort.clinical.set_index("patient_id")
     if feature_table is not None:
         frame, specs = _read_feature_table(feature_table, cohort, clinical.index)
@@ -189,7 +205,8 @@ def load_training_data(
     """
     from models import check_baseline_features
 
-    trial = read_trial(cohort_path, endpoint=endpoint, **read)
+    used = clinical_inputs(features) if features else None
+    trial = read_trial(cohort_path, endpoint=endpoint, used=used, **read)
     if features:
         X, info = _requested_features(
             features, trial.pipeline, trial.clinical, trial.info, check_baseline_features

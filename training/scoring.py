@@ -16,12 +16,17 @@ from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
 from training.loading import load_model
 
 
-def predict_cohort(model_uri: str | None, cohort_path: str | Path, out: str | Path) -> pd.DataFrame:
-    """One row per patient: patient_id, PREDICTION_COLUMNS. Outcomes in the cohort are ignored."""
+def predict_cohort(model_uri: str | None, cohort_path: str | Path, out: str | Path,
+                   id_col: str | None = None) -> pd.DataFrame:
+    """One row per patient: patient_id, PREDICTION_COLUMNS, warnings. Outcomes in the cohort are
+    ignored; only the columns the model reads are validated (others are carried unread)."""
     import features
+    from training.data import clinical_inputs
 
     loaded = load_model(model_uri)
-    cohort = read_cohort(cohort_path, endpoint=None)
+    rename = {id_col: "patient_id"} if id_col and id_col != "patient_id" else None
+    cohort = read_cohort(cohort_path, rename=rename, endpoint=None,
+                         used=clinical_inputs(loaded.bundle.feature_names))
     raw = features.raw_inputs_from_cohort(cohort)
     table = loaded.bundle.predict_table(raw)
     with atomic_path(out) as tmp:
@@ -34,11 +39,12 @@ def evaluate_cohort(
 ) -> dict:
     """Benefit metrics of a model on a randomised cohort (plus truth-based ones when known)."""
     from models import evaluate_benefit
-    from training.data import read_trial
+    from training.data import clinical_inputs, read_trial
 
     loaded = load_model(model_uri)
     bundle = loaded.bundle
-    trial = read_trial(cohort_path, endpoint=bundle.training.get("endpoint", "pfs"), **read)
+    trial = read_trial(cohort_path, endpoint=bundle.training.get("endpoint", "pfs"),
+                       used=clinical_inputs(bundle.feature_names), **read)
     X = trial.available.reindex(columns=bundle.feature_names)
     truth = _truth(Path(cohort_path), X.index)
     metrics = evaluate_benefit(bundle.estimator, trial.Y, trial.T, X, truth=truth)
