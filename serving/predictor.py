@@ -110,21 +110,18 @@ class Predictor:
             with ThreadPoolExecutor(1) as pool:
                 model = pool.submit(bundle.predict_with_curves, X)
                 drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
-                notes = bundle.input_warnings(X)
+                notes = bundle.prediction_warnings(X)
                 columns, months, s_ici, s_rt = model.result()
         else:
             columns, months, s_ici, s_rt = bundle.predict_with_curves(X)
             drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
-            notes = bundle.input_warnings(X)
+            notes = bundle.prediction_warnings(X)
         months_list = [float(m) for m in months]
         s_ici, s_rt = np.round(s_ici, 6).tolist(), np.round(s_rt, 6).tolist()
         benefit = {k: [{"estimate": e, "lower": lo, "upper": hi} for e, lo, hi in _floats(
             np.column_stack([columns[k], columns[f"{k}_lower"], columns[f"{k}_upper"]]))]
             for k in ESTIMANDS}
         p_benefit = _floats(columns["probability_of_benefit"])
-        gate_note = bundle.gate_note()
-        if gate_note is not None:
-            notes = [[*n, gate_note] for n in notes]
         recommendation = columns["recommendation"].tolist()
         predictions = []
         for i, pid in enumerate(X.index.tolist()):

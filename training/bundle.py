@@ -286,11 +286,14 @@ class ModelBundle:
         ]
 
     def input_warnings(self, X: pd.DataFrame) -> list[list[str]]:
-        """Per patient: one message naming every imputed (missing) input, then one per value
-        outside the training range."""
+        """Per patient: one message naming the inputs to send for every imputed (missing)
+        feature (``age``, ``histology``, ``expression``: fields POST /predict accepts and columns
+        of clinical.csv, never derived feature names), one for features only a cohort
+        directory's files give (TCR, ctDNA), then one per value outside the training range."""
         values = X.to_numpy(dtype=float)
         missing = np.isnan(values)
         names = list(X.columns)
+        inputs, sources = self._warning_inputs(names)
         bounds = np.array([self.ranges_.get(name, (-np.inf, np.inf)) for name in names],
                           dtype=float).reshape(len(names), 2)
         lo, hi = bounds[:, 0], bounds[:, 1]
@@ -300,22 +303,63 @@ class ModelBundle:
         for i, j in zip(*np.nonzero(outside), strict=True):
             v = values[i, j]
             extra.setdefault(i, []).append(
-                f"{names[j]}={v:g} outside the training range [{lo[j]:g}, {hi[j]:g}]")
+                f"{names[j]}={v:g} outside the training range [{lo[j]:g}, {hi[j]:g}]"
+                f"{sources[j]}")
         # patients of a batch mostly share a pattern of missing inputs: its text is made once
         imputed: dict[bytes, list[str]] = {}
         warnings = []
         for i, row in enumerate(missing):
             key = row.tobytes()
             if key not in imputed:
-                absent = [names[j] for j in np.flatnonzero(row)]
-                imputed[key] = ([f"missing, imputed by the model: {', '.join(absent)}"]
-                                if absent else [])
+                absent = np.flatnonzero(row)
+                fields = list(dict.fromkeys(f for j in absent for f in inputs[j]))
+                files = [names[j] for j in absent if not inputs[j] and sources[j]]
+                imputed[key] = (
+                    ([f"missing, imputed by the model: {', '.join(fields)}"] if fields else [])
+                    + ([f"missing, imputed by the model (from a cohort directory's tcr/ or "
+                        f"ctdna.csv only; POST /predict does not take them): {', '.join(files)}"]
+                       if files else []))
             warnings.append(imputed[key] + extra.get(i, []))
         return warnings
 
+    def _warning_inputs(self, names: list[str]) -> tuple[list[tuple[str, ...]], list[str]]:
+        """Per model feature: the inputs a warning names for it (clinical fields, expression,
+        mutations, a trial's own column) and the note an out-of-range value of a derived feature
+        gets ("computed from ..."). Features of TCR repertoires or ctDNA, which only a cohort
+        directory carries, name no input; the prognosis model's risk is computed from the
+        others, whose warnings cover it."""
+        from features.clinical import MODALITY_INPUTS, feature_inputs
+
+        files = {MODALITY_INPUTS["tcr"], MODALITY_INPUTS["ctdna"]}
+        inputs, sources = [], []
+        for name in names:
+            found = feature_inputs(name, self.feature_info.get(name, {}).get("group"))
+            if name == PROGNOSIS_FEATURE:
+                found = ()
+            if files.intersection(found):
+                inputs.append(())
+                sources.append(f" (from the cohort's {found[0]} files; POST /predict does "
+                               "not take them)")
+                continue
+            shown = tuple(f for f in found if f != "mutations") or found  # the field itself
+            inputs.append(shown)
+            sources.append("" if shown == (name,) or not shown
+                           else f" (computed from {', '.join(shown)})")
+        return inputs, sources
+
+    def prediction_warnings(self, X: pd.DataFrame) -> list[list[str]]:
+        """input_warnings plus, when the average effect is served, why: what every prediction
+        (the response's ``warnings``, the predict CSV's ``warnings`` column) carries."""
+        notes = self.input_warnings(X)
+        gate_note = self.gate_note()
+        return notes if gate_note is None else [[*n, gate_note] for n in notes]
+
     def predict_table(self, raw) -> pd.DataFrame:
-        """One row per patient: ``patient_id`` then PREDICTION_COLUMNS (the ``predict`` file)."""
+        """One row per patient: ``patient_id``, PREDICTION_COLUMNS, then ``warnings`` (the
+        response's warnings joined with "; "): the ``predict`` file, and the columns of the web
+        page's download (serving.card.api_facts)."""
         X = self.features_for(raw)
         table = self.predict_frame(X)
         table.insert(0, "patient_id", X.index.to_numpy())
+        table["warnings"] = ["; ".join(notes) for notes in self.prediction_warnings(X)]
         return table.reset_index(drop=True)
