@@ -299,17 +299,16 @@ class ApiGuard:
         return None
 
     async def busy(self, scope, send, exc: Overloaded, body_read: bool = False) -> None:
-        """503 with Retry-After, one INFO line (no values). Held for the rest of the previous
-        Retry-After when the same connection asks again sooner (``Admission.hold``). The
-        connection stays open unless an unread body is large (uvicorn discards an unread small
-        one)."""
+        """503 with Retry-After, logged without values (``_BusyLog``). Held for the rest of the
+        previous Retry-After when the same connection asks again sooner (``Admission.hold``).
+        The connection stays open unless an unread body is large (uvicorn discards an unread
+        small one)."""
         admission = self.admission
         client = scope.get("client")
         delay = admission.hold(client) if admission is not None and client else 0.0
         if delay > 0:
             await asyncio.sleep(delay)  # no work: paces a client that retries at once
-        log.info("busy: %s %s -> 503 (%s), retry after %d s, request %s", scope["method"],
-                 scope["path"], exc, exc.retry_after, _request_id())
+        _busy_log.note(scope, exc)
         headers = [(b"retry-after", str(exc.retry_after).encode())]
         length = dict(scope["headers"]).get(b"content-length", b"")
         if not body_read and not (length.isdigit() and int(length) <= DRAIN_BYTES):
@@ -322,6 +321,29 @@ class ApiGuard:
     def _too_large(self) -> dict:
         return error_document([("body", f"request larger than {self.max_request_bytes} bytes")],
                               "request too large")
+
+
+class _BusyLog:
+    """At most one INFO line per second per worker for 503s, counting those not logged: under
+    overload a line per refusal is noise and costs the CPU the refusals are meant to save."""
+
+    def __init__(self, every: float = 1.0):
+        self.every = every
+        self.next_at = 0.0
+        self.unlogged = 0
+
+    def note(self, scope, exc) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            self.unlogged += 1
+            return
+        more = f", {self.unlogged} more 503s since the last line" if self.unlogged else ""
+        log.info("busy: %s %s -> 503 (%s), retry after %d s, request %s%s", scope["method"],
+                 scope["path"], exc, exc.retry_after, _request_id(), more)
+        self.next_at, self.unlogged = now + self.every, 0
+
+
+_busy_log = _BusyLog()
 
 
 def _replay(body: bytes, receive, watch: asyncio.Future | None = None):
