@@ -4,7 +4,8 @@ BentoML's own local assets) and ``/docs.json``, all offline (serving/static/).
 
 Start it with ``abscopal serve`` or ``bentoml serve serving.service:BenefitService``. The model
 (``ABSCOPAL_MODEL_URI``, default the ``champion`` of ``rt-benefit``) is loaded once per worker at
-start-up; without a registered model the worker refuses to start and says how to train one.
+start-up; without a registered model the worker refuses to start and says how to train one. When
+the alias moves, each worker loads, warms and swaps in the new version (serving/hot_swap.py).
 
 Latency under load: after loading, ``gc.freeze()`` moves the model's millions of objects (trees,
 arrays, pandas indexes) out of the collector's reach, so full collections triggered by request
@@ -30,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 import abscopal
 from abscopal.settings import get_settings
 from serving.guard import KNOWN_PATHS, ApiGuard
+from serving.hot_swap import HotSwap
 from serving.predictor import Predictor, RequestError, error_document
 from serving.schemas import Patient, PredictRequest, PredictResponse, allow_as_given
 from training.loading import load_model
@@ -140,31 +142,41 @@ class BenefitService:
     """Scores NSCLC patients: PFS with and without stereotactic RT added to ICI (research use)."""
 
     def __init__(self) -> None:
-        self.predictor = load_predictor(get_settings().model_uri)
-        self._openapi: bytes | None = None
+        settings = get_settings()
+        # this worker's model, and the thread that swaps in a new champion (serving/hot_swap.py)
+        self.models = HotSwap(load_predictor(settings.model_uri),
+                              settings.model_poll_seconds).start()
+        self._openapi: tuple[dict, bytes] | None = None
+
+    @property
+    def predictor(self) -> Predictor:
+        """The model now served; a request reads it once and keeps it to the end."""
+        return self.models.current
 
     @bentoml.api(route="/predict", input_spec=PredictRequest, output_spec=PredictResponse)
     async def predict(self, patients: list[Patient]) -> PredictResponse:
         """Survival curves, benefit with intervals, recommendation, drivers and warnings for
         1 to 1,000 patients; every field optional (imputed and flagged)."""
+        predictor = self.predictor  # this request's model, even if a new one swaps in now
         try:
-            return to_json_response(with_pdl1_note(self.predictor.predict(patients), patients))
+            return to_json_response(with_pdl1_note(predictor.predict(patients), patients))
         except RequestError as exc:
             return to_json_response(error_document(exc.problems), status=400)
 
     @card_app.get("/model")
     def model_card(self) -> JSONResponse:
         """The model card: training data, metrics, features with units, intended use, limits."""
-        return JSONResponse(self.predictor.card)
+        return JSONResponse({**self.predictor.card, "serving": self.models.status})
 
     @card_app.get("/docs.json", include_in_schema=False)
     def openapi(self) -> Response:
-        """The OpenAPI document (built once per worker: it changes only with the model)."""
-        if self._openapi is None:
+        """The OpenAPI document (built once per worker and model: it changes only with it)."""
+        model = self.predictor.model_info
+        if self._openapi is None or self._openapi[0] is not model:
             spec = BenefitService.openapi_spec.asdict()
-            self._openapi = orjson.dumps(openapi_document(spec, self.predictor.model_info),
-                                         option=orjson.OPT_NON_STR_KEYS)
-        return Response(self._openapi, media_type="application/json")
+            self._openapi = (model, orjson.dumps(openapi_document(spec, model),
+                                                 option=orjson.OPT_NON_STR_KEYS))
+        return Response(self._openapi[1], media_type="application/json")
 
 
 @card_app.get("/", include_in_schema=False)
