@@ -16,7 +16,10 @@
    inputs carry little, spread noise; the calibration map corrects both on average, in the
    direction the held-out data show. "isotonic" (monotone, any shape), "linear" (the best
    linear predictor: average + slope x centred prediction, slope >= 0) or None. ``effect`` is
-   the calibrated prediction.
+   the calibrated prediction. Default "isotonic", by measurement (docs/benchmarks.md, "Causal
+   calibration"): at n >= 1,000 it raises the coverage of the 90% intervals and their worst
+   decile and lowers ``add_rt`` among patients below the MCID in every scenario measured; at
+   n = 300 it lowers the error (PEHE) but also the worst-decile coverage.
 
 ``baseline_hazard`` is the nuisance T-learners' ("km_matched", the default, or "breslow"; TLearner).
 ``predict_survival`` returns the fold T-learners' curves averaged (the nuisance model): the curves
@@ -64,7 +67,7 @@ class DRLearner(PointBenefitEstimator):
         random_state: int | None = 0,
         feature_timepoints: dict[str, str] | None = None,
         baseline_hazard: str = "km_matched",
-        calibration: str | None = None,
+        calibration: str | None = "isotonic",
     ):
         self.n_folds = n_folds
         self.propensity = propensity

@@ -37,7 +37,7 @@ def test_calibrated_effects_are_closer_to_the_truth(trial, test_trial, n_estimat
     Y, T, X, _ = trial
     _, _, X_new, truth = test_trial
     common = dict(n_estimators=n_estimators, learning_rate=0.05, random_state=0)
-    plain = DRLearner(**common).fit(Y, T, X)
+    plain = DRLearner(calibration=None, **common).fit(Y, T, X)
     linear = DRLearner(calibration="linear", **common).fit(Y, T, X)
     true = truth["rmst_gain_12mo"].to_numpy()
     err_plain = np.mean((plain.effect(X_new) - true) ** 2)
@@ -49,7 +49,7 @@ def test_calibrated_effects_are_closer_to_the_truth(trial, test_trial, n_estimat
 
 def test_null_trial_calibration_shrinks_noise(null_trial):
     Y, T, X, _ = null_trial
-    plain = DRLearner(random_state=0).fit(Y, T, X)
+    plain = DRLearner(random_state=0, calibration=None).fit(Y, T, X)
     iso = DRLearner(random_state=0, calibration="isotonic").fit(Y, T, X)
     assert np.std(iso.effect(X)) < np.std(plain.effect(X))
 
