@@ -50,7 +50,7 @@ lint: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/deptry .
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 bench: install
 	$(BIN)/python benchmarks/simulate_bench.py
