@@ -122,7 +122,7 @@ def apply_codings(df: pd.DataFrame, codings: Codings, path: Path) -> pd.DataFram
                                          f"{', '.join(codes)})", int(i) + 2, keys[i])
                          for i in np.flatnonzero(unmapped)[:20]]
             continue
-        values = [codes[k] if g else None for k, g in zip(keys, given, strict=True)]
+        values = [(codes[k] or None) if g else None for k, g in zip(keys, given, strict=True)]
         mapped = pd.Series(values, index=df.index, dtype=object)
         numeric = pd.to_numeric(mapped, errors="coerce")
         df[column] = numeric if numeric.notna().sum() == mapped.notna().sum() else mapped

@@ -75,3 +75,97 @@ def test_bad_cohort_json_is_named(tmp_path):
 def test_directory_without_clinical_is_refused(tmp_path):
     with pytest.raises(CohortFormatError, match=r"needs clinical\.csv"):
         read_cohort(tmp_path)
+
+
+# --- real files as they come: carried columns, --map, misspelt names -------------------------
+
+FOREIGN = """id,tx,time,censor,cd4,sex,age
+A1,0,189,0,169,1,34
+A2,1,287,1,149.5,2,15
+A3,1,242,0,23.5,,48
+"""
+
+
+def test_columns_the_model_does_not_read_are_carried_unvalidated(tmp_path):
+    """ACTG 320 codes sex 1/2 and enrols 15-year-olds: not an error when no selected feature
+    reads sex or age; the values are carried as they are, and the pipeline does not read them."""
+    from features import raw_inputs_from_cohort
+
+    path = write(tmp_path, FOREIGN, "trial.csv")
+    rename = {"id": "patient_id", "tx": "arm", "time": "pfs_months", "censor": "pfs_event"}
+    with pytest.raises(CohortFormatError) as everything:
+        read_clinical(path, rename=rename)
+    assert {p.column for p in everything.value.problems} == {"sex", "age"}
+    cohort = read_cohort(path, rename=rename, used=["cd4"])
+    assert cohort.clinical["sex"].tolist()[:2] == [1, 2]
+    assert cohort.clinical["age"].tolist() == [34, 15, 48]
+    assert cohort.carried == ["sex", "age"]
+    assert "sex" not in raw_inputs_from_cohort(cohort).clinical.columns
+    with pytest.raises(CohortFormatError) as used_age:  # a column the model reads is checked
+        read_cohort(path, rename=rename, used=["cd4", "age"])
+    assert [(p.column, p.line) for p in used_age.value.problems] == [("age", 3)]
+
+
+def test_map_recodes_values_and_names_an_unmapped_one(tmp_path):
+    from cohorts.io import parse_coding, read_options
+
+    path = write(tmp_path, FOREIGN, "trial.csv")
+    rename = {"id": "patient_id", "tx": "arm", "time": "pfs_months", "censor": "pfs_event"}
+    with read_options(dict([parse_coding("sex=1:M,2:F")])):
+        df = read_clinical(path, rename=rename, used=["sex"])
+    assert df["sex"].tolist()[:2] == ["M", "F"] and pd_isna(df["sex"].iloc[2])
+    with read_options({"sex": {"1": "M"}}), pytest.raises(CohortFormatError) as exc:
+        read_clinical(path, rename=rename, used=["sex"])
+    [problem] = exc.value.problems
+    assert (problem.column, problem.line, problem.value) == ("sex", 3, "2")
+    assert "not mapped by --map sex" in str(exc.value)
+    with read_options({"smoking": {"1": "never"}}), pytest.raises(CohortFormatError) as absent:
+        read_clinical(path, rename=rename)
+    assert "column 'smoking': column named by --map is missing" in str(absent.value)
+    # numeric targets become numbers; an empty target is a missing value
+    with read_options({"cd4": {"169": "1", "149.5": "2", "23.5": ""}}):
+        df = read_clinical(path, rename=rename, used=["cd4"])
+    assert df["cd4"].tolist()[:2] == [1.0, 2.0] and pd_isna(df["cd4"].iloc[2])
+
+
+@pytest.mark.parametrize("text", ["sex", "sex=", "sex=1M", "=1:M", "sex=:M"])
+def test_a_malformed_map_says_the_expected_form(text):
+    from cohorts.io import parse_coding
+
+    with pytest.raises(ValueError, match="COLUMN=CODE:VALUE"):
+        parse_coding(text)
+
+
+@pytest.mark.parametrize(("column", "likely"), [("pdl1_tsp", "pdl1_tps"), ("PDL1_TPS", "pdl1_tps"),
+                                                ("Age", "age"), ("pack_year", "pack_years")])
+def test_a_column_named_close_to_a_known_field_is_refused_naming_it(tmp_path, column, likely):
+    from cohorts.io import read_options
+
+    path = write(tmp_path, GOOD.replace("pdl1_tps", column))
+    with pytest.raises(CohortFormatError) as exc:
+        read_clinical(path, endpoint=None)
+    [problem] = exc.value.problems
+    assert problem.column == column and f"did you mean {likely!r}" in problem.message
+    assert f"--ignore-column {column}" in problem.message
+    with read_options(ignore=[column]):  # told to ignore it: carried, unread
+        df = read_clinical(path, endpoint=None)
+    assert column in df.columns and "pdl1_tps" not in df.columns
+
+
+def test_names_far_from_every_field_and_chosen_ones_are_not_misspellings(tmp_path):
+    from cohorts.io import read_options
+    from cohorts.schema import likely_field
+
+    actg = ["id", "age", "cd4", "hemophil", "ivdrug", "karnof", "priorzdv", "raceth", "sex",
+            "strat2", "tx", "txgrp", "time", "censor"]
+    assert [c for c in actg if likely_field(c)] == []
+    path = write(tmp_path, GOOD.replace("pdl1_tps", "pdl1_tsp"))
+    assert "pdl1_tsp" in read_clinical(path, endpoint=None, used=["pdl1_tsp"]).columns
+    with read_options(ignore=["no_such"]), pytest.raises(CohortFormatError, match="no_such"):
+        read_clinical(write(tmp_path, GOOD), endpoint=None)
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
