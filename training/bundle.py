@@ -293,7 +293,7 @@ class ModelBundle:
         values = X.to_numpy(dtype=float)
         missing = np.isnan(values)
         names = list(X.columns)
-        inputs, sources = self._warning_inputs(names)
+        inputs, sources, from_files = self._warning_inputs(names)
         bounds = np.array([self.ranges_.get(name, (-np.inf, np.inf)) for name in names],
                           dtype=float).reshape(len(names), 2)
         lo, hi = bounds[:, 0], bounds[:, 1]
@@ -313,7 +313,7 @@ class ModelBundle:
             if key not in imputed:
                 absent = np.flatnonzero(row)
                 fields = list(dict.fromkeys(f for j in absent for f in inputs[j]))
-                files = [names[j] for j in absent if not inputs[j] and sources[j]]
+                files = [names[j] for j in absent if from_files[j]]
                 imputed[key] = (
                     ([f"missing, imputed by the model: {', '.join(fields)}"] if fields else [])
                     + ([f"missing, imputed by the model (from a cohort directory's tcr/ or "
@@ -322,30 +322,40 @@ class ModelBundle:
             warnings.append(imputed[key] + extra.get(i, []))
         return warnings
 
-    def _warning_inputs(self, names: list[str]) -> tuple[list[tuple[str, ...]], list[str]]:
+    def _warning_inputs(self, names: list[str]
+                        ) -> tuple[list[tuple[str, ...]], list[str], list[bool]]:
         """Per model feature: the inputs a warning names for it (clinical fields, expression,
-        mutations, a trial's own column) and the note an out-of-range value of a derived feature
-        gets ("computed from ..."). Features of TCR repertoires or ctDNA, which only a cohort
-        directory carries, name no input; the prognosis model's risk is computed from the
-        others, whose warnings cover it."""
+        mutations, a trial's own column), the note an out-of-range value of a derived feature
+        gets ("computed from ..."), and whether only a cohort directory's files give it (TCR
+        repertoires, ctDNA: no input named). The prognosis model's risk is computed from the
+        others, whose warnings cover it when missing."""
         from features.clinical import MODALITY_INPUTS, feature_inputs
 
         files = {MODALITY_INPUTS["tcr"], MODALITY_INPUTS["ctdna"]}
-        inputs, sources = [], []
+        inputs, sources, from_files = [], [], []
         for name in names:
+            from_files.append(False)
             found = feature_inputs(name, self.feature_info.get(name, {}).get("group"))
             if name == PROGNOSIS_FEATURE:
-                found = ()
-            if files.intersection(found):
+                from models.prognosis import PROGNOSIS_FEATURES
+
+                read = dict.fromkeys(f for p in PROGNOSIS_FEATURES for f in feature_inputs(p)
+                                     if f != "mutations")
                 inputs.append(())
-                sources.append(f" (from the cohort's {found[0]} files; POST /predict does "
-                               "not take them)")
+                sources.append(f" (computed from {', '.join(read)})")
+                continue
+            if files.intersection(found):
+                from_files[-1] = True
+                inputs.append(())
+                where = "tcr/ files" if found[0] == MODALITY_INPUTS["tcr"] else "ctdna.csv"
+                sources.append(f" (from the cohort's {where}; POST /predict does not take "
+                               "them)")
                 continue
             shown = tuple(f for f in found if f != "mutations") or found  # the field itself
             inputs.append(shown)
             sources.append("" if shown == (name,) or not shown
                            else f" (computed from {', '.join(shown)})")
-        return inputs, sources
+        return inputs, sources, from_files
 
     def prediction_warnings(self, X: pd.DataFrame) -> list[list[str]]:
         """input_warnings plus, when the average effect is served, why: what every prediction
