@@ -168,7 +168,7 @@ def test_server_swaps_under_load_without_failing_a_request(two_versions, trained
         assert re.search(r'abscopal_model_version_info\{[^}]*version="2"[^}]*\} 1\.0', metrics)
         card = httpx.get(f"{process.url}/model").json()
         assert card["model"]["version"] == "2"
-        assert card["serving"]["last_failure"]["version"] == bad.version
+        assert card["serving"]["last_failure"]["version"] == str(bad.version)
         assert "ModelIntegrityError" in card["serving"]["last_failure"]["error"]
         log = process.log_tail(None)
         assert not any(r["patient_id"] in log for r in records)  # no patient data logged
