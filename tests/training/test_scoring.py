@@ -14,8 +14,9 @@ from training.scoring import evaluate_cohort, predict_cohort
 def test_predict_writes_one_row_per_patient(champion, tmp_path):
     out = tmp_path / "pred.csv"
     table = predict_cohort(None, champion.cohort, out)
-    written = pd.read_csv(out)
-    assert list(written.columns) == ["patient_id", *PREDICTION_COLUMNS]
+    written = pd.read_csv(out, keep_default_na=False)
+    assert list(written.columns) == ["patient_id", *PREDICTION_COLUMNS, "warnings"]
+    assert (written["warnings"] == table["warnings"]).all()
     assert len(written) == len(table) == 400
     for est in ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo"):
         assert (written[f"{est}_lower"] <= written[est] + 1e-9).all()
