@@ -57,7 +57,7 @@ def test_the_cli_refuses_the_leak_and_the_override_flag_reaches_the_config(tmp_p
 
     seen = {}
 
-    def capture(config, progress=None):
+    def capture(config, progress=None, **options):  # e.g. scheduler=
         seen["config"] = config
         raise SystemExit(0)
 
