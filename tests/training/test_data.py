@@ -79,3 +79,25 @@ def test_untrainable_cohorts_fail_before_any_run(tmp_path, trial_csv, mutate, me
     df.to_csv(trial_csv, index=False)
     with pytest.raises(TrainingDataError, match=message):
         load_training_data(trial_csv)
+
+
+def test_a_foreign_trial_is_validated_only_in_what_its_features_read(tmp_path):
+    """A trial's own coding of a column no selected feature reads (sex 1/2, as ACTG 320 ships
+    it) is carried, not refused; selecting a feature that reads it checks it again."""
+    from cohorts import CohortFormatError
+    from cohorts.io import read_options
+
+    df = pd.read_csv(write_small_trial(tmp_path / "t.csv", n=120)).rename(
+        columns={"patient_id": "id", "arm": "tx", "pfs_months": "time", "pfs_event": "censor"})
+    df["sex"] = df["sex"].map({"F": 2, "M": 1})
+    df["cd4"] = range(len(df))
+    df.to_csv(tmp_path / "foreign.csv", index=False)
+    read = {"id_col": "id", "arm_col": "tx", "time_col": "time", "event_col": "censor"}
+    data = load_training_data(tmp_path / "foreign.csv", features=["cd4", "tmb"], **read)
+    assert list(data.X.columns) == ["cd4", "tmb"] and data.n == 120
+    assert data.available["sex_male"].isna().all()  # carried unread, not misread as "not M"
+    with pytest.raises(CohortFormatError, match="column 'sex'"):
+        load_training_data(tmp_path / "foreign.csv", features=["cd4", "sex_male"], **read)
+    with read_options({"sex": {"1": "M", "2": "F"}}):
+        data = load_training_data(tmp_path / "foreign.csv", features=["cd4", "sex_male"], **read)
+    assert data.X["sex_male"].tolist()[:5] == (df["sex"].head(5) == 1).astype(float).tolist()
