@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/benefit_bench.py [--sizes 72,300,1000,5000] [--replicates 20]
         [--scenarios published,null,...] [--learners treat-all,risk,t,s,dr,econml,t+prognosis]
-        [--bootstrap 20] [--out results.csv] [--semi-synthetic]
+        [--bootstrap 20] [--out results.csv] [--semi-synthetic] [--scheduler ADDRESS]
 
 For each scenario one 2,000-patient test trial is written; for each training size, ``replicates``
 independent training trials are drawn with seeds disjoint from the test trial's and from each
@@ -15,8 +15,9 @@ coverage of the 90% interval overall and in the worst decile of the true gain, t
 ``add_rt`` among patients whose true RMST gain is below the MCID (1 month), the share told
 ``add_rt`` and ``uncertain`` overall, and the mean predicted S(12) per arm against the truth.
 Across replicates, the squared error splits into bias^2 (of the replicate-mean prediction) and
-variance (across replicates). Rows are appended to ``--out`` as each fit finishes, so a long run
-keeps what it measured.
+variance (across replicates). Rows are appended to ``--out`` as each replicate finishes, so a
+long run keeps what it measured. ``--scheduler`` runs the replicates as Dask tasks on that
+cluster (the bootstrap members inside a replicate stay on its worker); the rows are the same.
 
 "<learner>+prognosis" adds the real-world prognosis model's log risk (fitted here on the 1,110
 real patients of ../shared/data/public_ici) as an input; the risk learner takes it as its
@@ -47,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.stats import norm
 
 from cohorts.simulate import SCENARIOS, write_trial
@@ -54,6 +56,7 @@ from models import make_learner
 from models.metrics import auroc_benefiters, pehe, spearman
 from models.recommend import RecommendationRule, recommend
 from training.data import load_training_data, read_trial
+from training.distributed import on_cluster
 
 BENEFITER_THRESHOLD = 0.10
 ESTIMANDS = ("pfs_gain_6mo", "rmst_gain_12mo")
@@ -226,28 +229,28 @@ def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
         truth = pd.read_csv(test_dir / "truth.csv", dtype={"patient_id": str}).set_index(
             "patient_id").loc[test.Y.index]
         for n in args.sizes:
-            for r in range(args.replicates):
-                seed = trial_seed(args.seed, scenario, n, r + 1)
-                train_dir = write_trial(workdir / "train", n_patients=n, seed=seed,
-                                        scenario=scenario, overwrite=True)
-                train = load_training_data(train_dir)
-                train.source = train_dir  # the "served" learner trains from the files
-                X_test = test.available.reindex(columns=train.X.columns)
-                for name in args.learners:
-                    started = time.perf_counter()
-                    pred = learner_predictions(name, train, X_test, args.bootstrap, seed,
-                                               prognosis, test.available)
-                    if pred is None:
-                        continue
-                    row = {"scenario": scenario, "n": n, "replicate": r, "learner": name,
-                           "train_seed": seed, **replicate_metrics(pred, truth),
-                           "fit_seconds": time.perf_counter() - started}
-                    rows.append(row)
-                    for k in ESTIMANDS:
-                        per_patient.setdefault((scenario, n, name, k), []).append(pred[k])
-                    if out_csv is not None:
-                        _append(out_csv, row)
-                print(f"{scenario} n={n} replicate {r + 1}/{args.replicates} done", flush=True)
+            # one task per replicate: in order here, or Dask tasks with --scheduler (each
+            # replicate has its own seed, so where it runs does not change its rows)
+            with on_cluster(args.scheduler):
+                if args.scheduler:
+                    results = Parallel(n_jobs=-1, return_as="generator")(
+                        delayed(replicate_results)(args, scenario, n, r, test.available, truth,
+                                                   prognosis, None)
+                        for r in range(args.replicates))
+                else:
+                    results = (replicate_results(args, scenario, n, r, test.available, truth,
+                                                 prognosis, workdir)
+                               for r in range(args.replicates))
+                for r, results_r in enumerate(results):
+                    for row, pred in results_r:
+                        rows.append(row)
+                        for k in ESTIMANDS:
+                            per_patient.setdefault((scenario, n, row["learner"], k),
+                                                   []).append(pred[k])
+                        if out_csv is not None:
+                            _append(out_csv, row)
+                    print(f"{scenario} n={n} replicate {r + 1}/{args.replicates} done",
+                          flush=True)
             for name in args.learners:
                 for k in ESTIMANDS:
                     preds = per_patient.pop((scenario, n, name, k), None)
@@ -260,6 +263,37 @@ def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
                             row[f"bias2_{k}"] = float(np.mean((p.mean(0) - true) ** 2))
                             row[f"variance_{k}"] = float(np.mean(p.var(0)))
     return rows
+
+
+def replicate_results(args, scenario: str, n: int, r: int, test_features: pd.DataFrame,
+                      truth: pd.DataFrame, prognosis, workdir: Path | None) -> list[tuple]:
+    """Every learner on replicate ``r``: (row, predictions) pairs. ``workdir`` None (a Dask
+    worker): the trial and the "served" learner's MLflow store go to a directory of its own."""
+    if workdir is None:
+        from abscopal.settings import get_settings
+
+        with tempfile.TemporaryDirectory() as tmp:
+            isolated_mlflow(Path(tmp))
+            get_settings.cache_clear()
+            return replicate_results(args, scenario, n, r, test_features, truth, prognosis,
+                                     Path(tmp))
+    seed = trial_seed(args.seed, scenario, n, r + 1)
+    train_dir = write_trial(workdir / "train", n_patients=n, seed=seed, scenario=scenario,
+                            overwrite=True)
+    train = load_training_data(train_dir)
+    train.source = train_dir  # the "served" learner trains from the files
+    X_test = test_features.reindex(columns=train.X.columns)
+    out = []
+    for name in args.learners:
+        started = time.perf_counter()
+        pred = learner_predictions(name, train, X_test, args.bootstrap, seed, prognosis,
+                                   test_features)
+        if pred is None:
+            continue
+        out.append(({"scenario": scenario, "n": n, "replicate": r, "learner": name,
+                     "train_seed": seed, **replicate_metrics(pred, truth),
+                     "fit_seconds": time.perf_counter() - started}, pred))
+    return out
 
 
 METRIC_FIELDS = [
@@ -386,6 +420,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--out", type=Path, default=None, help="append per-replicate rows here")
     parser.add_argument("--semi-synthetic", action="store_true")
+    parser.add_argument("--scheduler", default=None,
+                        help="dask.distributed scheduler address: replicates run as tasks there")
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.scenarios = args.scenarios.split(",")
