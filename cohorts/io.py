@@ -95,12 +95,28 @@ def _read_clinical(
                        chosen={*(rename or {}).values(), *(used or ())},
                        renamed=rename or {})
     schema = clinical_schema(endpoint)
-    if used is None:
-        return validate(df, schema, str(path)), []
-    keep = {*used, *(name for name, column in schema.columns.items() if column.required)}
-    carried = [c for c in df.columns if c in schema.columns and c not in keep]
-    checked = validate(df.drop(columns=carried), schema, str(path))
+    keep = {*(used or ()), *(name for name, column in schema.columns.items() if column.required)}
+    carried = [c for c in df.columns if c in schema.columns and c not in keep] if used else []
+    try:
+        checked = validate(df.drop(columns=carried), schema, str(path))
+    except CohortFormatError as exc:
+        raise _with_coding_hint(exc, used is None) from None
+    if not carried:
+        return checked, []
     return pd.concat([checked, df[carried]], axis=1)[list(df.columns)], carried
+
+
+def _with_coding_hint(exc: CohortFormatError, all_columns: bool) -> CohortFormatError:
+    """A file coded its own way (sex as 1/2): say how to map it, or to leave it unread."""
+    coded = sorted({p.column for p in exc.problems
+                    if p.column and p.line is not None and p.message.startswith("expected isin")})
+    if not coded:
+        return exc
+    hint = (f"the file codes {', '.join(coded)} its own way: map its values onto the format's "
+            f"with --map (e.g. --map {coded[0]}=CODE:VALUE,CODE:VALUE)")
+    if all_columns:
+        hint += ", or select the features with --features so that unused columns are carried unread"
+    return CohortFormatError(exc.file, [Problem(None, hint), *exc.problems])
 
 
 def apply_codings(df: pd.DataFrame, codings: Codings, path: Path) -> pd.DataFrame:

@@ -169,3 +169,13 @@ def pd_isna(value) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_a_file_coded_its_own_way_is_told_how_to_map_it(tmp_path):
+    path = write(tmp_path, FOREIGN, "trial.csv")
+    rename = {"id": "patient_id", "tx": "arm", "time": "pfs_months", "censor": "pfs_event"}
+    with pytest.raises(CohortFormatError) as exc:
+        read_clinical(path, rename=rename)
+    hint = exc.value.problems[0]
+    assert hint.column is None and "--map (e.g. --map sex=CODE:VALUE" in hint.message
+    assert "--features" in hint.message
