@@ -13,7 +13,14 @@ import pandas as pd
 
 from cohorts.errors import CohortFormatError, Problem
 from cohorts.meta import CohortMeta
-from cohorts.schema import KNOWN_COLUMNS, clinical_schema, likely_field, validate
+from cohorts.schema import (
+    CATEGORICAL_BASELINE,
+    KNOWN_COLUMNS,
+    MUTATION_FLAGS,
+    clinical_schema,
+    likely_field,
+    validate,
+)
 
 CLINICAL_FILE = "clinical.csv"
 MAF_FILE = "mutations.maf"
@@ -25,6 +32,8 @@ TRUTH_FILE = "truth.csv"  # simulator only; never read by training
 TRUTH_CURVES_FILE = "truth_curves.csv"  # simulator only: S(t) per patient, level and arm
 
 
+# Columns of coded values (text codes, 0/1 flags), which trials code their own ways.
+CODED_COLUMNS = frozenset({*CATEGORICAL_BASELINE, *MUTATION_FLAGS, "best_response"})
 Codings = Mapping[str, Mapping[str, str | None]]  # column -> {code in the file: value}
 
 
@@ -109,7 +118,7 @@ def _read_clinical(
 def _with_coding_hint(exc: CohortFormatError, all_columns: bool) -> CohortFormatError:
     """A file coded its own way (sex as 1/2): say how to map it, or to leave it unread."""
     coded = sorted({p.column for p in exc.problems
-                    if p.column and p.line is not None and p.message.startswith("expected isin")})
+                    if p.column in CODED_COLUMNS and p.line is not None})
     if not coded:
         return exc
     hint = (f"the file codes {', '.join(coded)} its own way: map its values onto the format's "
