@@ -95,7 +95,7 @@ def test_columns_the_model_does_not_read_are_carried_unvalidated(tmp_path):
     rename = {"id": "patient_id", "tx": "arm", "time": "pfs_months", "censor": "pfs_event"}
     with pytest.raises(CohortFormatError) as everything:
         read_clinical(path, rename=rename)
-    assert {p.column for p in everything.value.problems} == {"sex", "age"}
+    assert {p.column for p in everything.value.problems} == {None, "sex", "age"}  # None: hint
     cohort = read_cohort(path, rename=rename, used=["cd4"])
     assert cohort.clinical["sex"].tolist()[:2] == [1, 2]
     assert cohort.clinical["age"].tolist() == [34, 15, 48]
