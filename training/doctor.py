@@ -21,7 +21,7 @@ from mlflow.entities import RunStatus
 
 from training.artifacts import DIGEST_TAG
 from training.registry import pending, resolve_pending
-from training.tracking import dead_run, running_here
+from training.tracking import dead_run, running_here, store_lock
 
 STALE_RUN_HOURS = 6.0  # no abscopal training runs this long (the benchmark: ~40 s at n = 1,000)
 
@@ -45,8 +45,11 @@ def examine(client: MlflowClient, *, fix: bool = False,
                 if fix and not pending(version) and str(version.version) not in aliased:
                     client.delete_model_version(model.name, version.version)
                     found.fixed.append(f"deleted {model.name} version {version.version}")
-    if fix:
-        found.fixed += resolve_pending(client)
+    if fix:  # under the store's lock: a registration in progress is pending too, and holds it
+        from abscopal.settings import get_settings
+
+        with store_lock(get_settings().tracking_uri):
+            found.fixed += resolve_pending(client)
     cutoff = (time.time() - stale_hours * 3600) * 1000
     experiments = [e.experiment_id for e in client.search_experiments()]
     if experiments:
