@@ -18,8 +18,9 @@ from pathlib import Path
 import mlflow
 
 DIGEST_TAG = "artifact_sha256"
-# Files verified and loaded by this process: path -> (size, mtime_ns) at load (for /readyz).
-_LOADED: dict[Path, tuple[int, int]] = {}
+# Files of the model last verified and loaded per registered name, in this process:
+# name -> {path: (size, mtime_ns) at load} (for /readyz; a reload of the name replaces it).
+_LOADED: dict[str, dict[Path, tuple[int, int]]] = {}
 # Written by MLflow itself into the model directory at registration: not part of what we logged.
 MLFLOW_MANAGED = {"registered_model_meta"}
 
@@ -89,9 +90,8 @@ def load_verified(uri: str):
             f"{name} version {version}: unexpected file {directory / extra[0]} in the model "
             "directory; it is not loaded")
     model = mlflow.pyfunc.load_model(str(directory))
-    for rel in expected:
-        stat = (directory / rel).stat()
-        _LOADED[directory / rel] = (stat.st_size, stat.st_mtime_ns)
+    stats = {directory / rel: (directory / rel).stat() for rel in expected}
+    _LOADED[name] = {path: (st.st_size, st.st_mtime_ns) for path, st in stats.items()}
     return model
 
 
@@ -100,7 +100,7 @@ def loaded_artifacts_intact() -> str | None:
     unchanged in size and modification time (a few stat calls: cheap enough for every
     ``/readyz``); else what is wrong, naming the file. A worker restarted now would verify the
     digests again and refuse such a model, so readiness says so before that happens."""
-    for path, (size, mtime) in _LOADED.items():
+    for path, (size, mtime) in (item for files in _LOADED.values() for item in files.items()):
         try:
             stat = path.stat()
         except OSError:
