@@ -113,7 +113,8 @@ PrognosisLearner = Enum("PrognosisLearner", {n: n for n in ("auto", "boost", "co
 ModelUri = Annotated[str | None, typer.Option(help="MLflow model URI (default: champion).")]
 MapOpt = Annotated[list[str] | None, typer.Option(
     "--map", metavar="COLUMN=CODE:VALUE,...",
-    help="Recode a column's values onto the cohort format's, e.g. --map sex=1:M,2:F (an empty "
+    help="Recode a column (named as in the file) onto the format's values, e.g. --map "
+         "sex=1:M,2:F (an empty "
          "VALUE means missing; repeatable). A value left unmapped is an error naming it.")]
 IgnoreOpt = Annotated[list[str] | None, typer.Option(
     "--ignore-column", metavar="COLUMN",

@@ -105,7 +105,8 @@ def _read_clinical(
                        renamed=rename or {})
     schema = clinical_schema(endpoint)
     keep = {*(used or ()), *(name for name, column in schema.columns.items() if column.required)}
-    carried = [c for c in df.columns if c in schema.columns and c not in keep] if used else []
+    carried = ([c for c in df.columns if c in schema.columns and c not in keep]
+               if used is not None else [])
     try:
         checked = validate(df.drop(columns=carried), schema, str(path))
     except CohortFormatError as exc:
