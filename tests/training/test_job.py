@@ -145,31 +145,6 @@ def test_two_trainings_against_one_store_both_complete(tmp_path):
 
 
 @pytest.mark.slow
-def test_actg320_reproduces_the_published_hazard_ratio(tmp_path):
-    """ACTG 320 (Hammer et al., NEJM 1997): HR 0.50 (95% CI 0.33-0.76), through `abscopal train`."""
-    datasets = pytest.importorskip("sksurv.datasets")
-    X, y = datasets.load_aids()
-    pd.DataFrame(
-        {
-            "id": [f"A{i}" for i in range(len(X))], "tx": X["tx"].astype(int),
-            "time": y["time"], "censor": y["censor"].astype(int), "cd4": X["cd4"],
-            "karnof": X["karnof"].astype(float), "priorzdv": X["priorzdv"],
-        }
-    ).to_csv(tmp_path / "actg320.csv", index=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "ABSCOPAL_TRACKING_URI": uri}
-    proc = _cli("train", "--cohort", str(tmp_path / "actg320.csv"), "--id-col", "id",
-                "--arm-col", "tx", "--time-col", "time", "--event-col", "censor",
-                "--time-unit", "days", "--features", "cd4,karnof,priorzdv", "--learner", "risk",
-                "--model-name", "actg320", "--bootstrap", "10", "--json", env=env)
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-    ate = json.loads(out.strip().splitlines()[-1])["average_effect"]
-    assert ate["hazard_ratio"] == pytest.approx(0.50, abs=0.01)
-    assert ate["hazard_ratio_lower"] == pytest.approx(0.33, abs=0.01)
-    assert ate["hazard_ratio_upper"] == pytest.approx(0.77, abs=0.01)
-
-
 def test_selection_includes_the_constant_model_and_serves_the_average_when_it_wins(
         tmp_path, monkeypatch):
     cohort = write_small_trial(tmp_path / "t.csv", n=200)

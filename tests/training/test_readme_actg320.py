@@ -50,7 +50,10 @@ def test_the_readme_actg320_example_runs_as_written(tmp_path):
     done = run(train + FAST, tmp_path, env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["average_effect"]["hazard_ratio"] == pytest.approx(0.50, abs=0.01)
+    ate = result["average_effect"]  # Hammer et al., NEJM 1997: HR 0.50 (95% CI 0.33-0.76)
+    assert ate["hazard_ratio"] == pytest.approx(0.50, abs=0.01)
+    assert ate["hazard_ratio_lower"] == pytest.approx(0.33, abs=0.01)
+    assert ate["hazard_ratio_upper"] == pytest.approx(0.77, abs=0.01)
     assert result["promoted"] is True  # the README's predict scores models:/actg320@champion
 
     done = run(predict, tmp_path, env)
