@@ -443,3 +443,67 @@ def rewrite_error(body: bytes) -> dict | None:
     if "json" in message.lower() or "decode" in message.lower() or "expecting" in message.lower():
         return error_document([("body", f"malformed JSON: {message}")], "malformed JSON")
     return error_document([("body", message)])
+
+
+# What the guard answers, as the OpenAPI document must say it (issue 13: schemathesis checks
+# every response against /docs.json). One error body for all of them (``error_document``).
+ERROR_SCHEMA = {
+    "type": "object", "title": "ErrorDocument", "required": ["error", "problems"],
+    "description": "The one error body of the API: at most 20 problems, each naming the JSON "
+                   "path (or header) at fault; more_problems counts the rest.",
+    "properties": {
+        "error": {"type": "string", "description": "what kind of error"},
+        "problems": {"type": "array", "maxItems": 20, "items": {
+            "type": "object", "required": ["path", "message"],
+            "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}},
+        "more_problems": {"type": "integer", "minimum": 1,
+                          "description": "problems found but not listed"},
+    },
+}
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorDocument"}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before asking again",
+                                "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+
+
+def _error(description: str, headers: dict | None = None) -> dict:
+    response = {"description": description,
+                "content": {"application/json": {"schema": _ERROR_REF}}}
+    return {**response, "headers": headers} if headers else response
+
+
+def guard_responses(path: str, method: str) -> dict[str, dict]:
+    """The error responses ``ApiGuard`` gives on ``method path`` (beside the app's own)."""
+    if path == "/readyz":
+        return {"503": _error("not ready: the worker's model files are missing or changed")}
+    if path in PROBE_PATHS or path in PAGE_PATHS:
+        return {}
+    responses = {
+        "401": _error("missing or wrong API token (only when ABSCOPAL_API_TOKEN is set)",
+                      {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+        "413": _error("request larger than the limit (ABSCOPAL_MAX_REQUEST_BYTES)"),
+    }
+    if method.upper() in ("POST", "PUT", "PATCH"):
+        responses["408"] = _error("request body not received within the body time-out")
+    if path in VALIDATED_PATHS and method.upper() == "POST":
+        responses["400"] = _error("invalid request: each problem names its JSON path")
+        responses["415"] = _error("the body is not application/json")
+    if path in LIMITED_PATHS:
+        responses["503"] = _error("server busy: ask again after Retry-After seconds",
+                                  _RETRY_AFTER)
+        responses["504"] = _error("not answered within the request time-out", _RETRY_AFTER)
+    return responses
+
+
+def document_guard(spec: dict) -> dict:
+    """``spec`` (an OpenAPI document) with the guard's error responses and their body schema
+    added to each operation it guards; the app's own responses of the same status are replaced
+    (the guard or its error rewriter answers them in this format)."""
+    schemas = {**spec.get("components", {}).get("schemas", {}), "ErrorDocument": ERROR_SCHEMA}
+    paths = {}
+    for path, item in spec.get("paths", {}).items():
+        paths[path] = {method: ({**op, "responses": {**op.get("responses", {}),
+                                                     **guard_responses(path, method)}}
+                                if isinstance(op, dict) else op)
+                       for method, op in item.items()}
+    return {**spec, "paths": paths,
+            "components": {**spec.get("components", {}), "schemas": schemas}}

@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 import abscopal
 from abscopal.settings import get_settings
-from serving.guard import KNOWN_PATHS, ApiGuard
+from serving.guard import KNOWN_PATHS, ApiGuard, document_guard
 from serving.hot_swap import HotSwap
 from serving.predictor import Predictor, RequestError, error_document
 from serving.schemas import Patient, PredictRequest, PredictResponse, allow_as_given
@@ -113,7 +113,7 @@ def openapi_document(spec: dict, model: dict) -> dict:
                     else op for method, op in item.items()}
         paths[path] = item
     spec["paths"] = paths
-    return spec
+    return document_guard(spec)  # 400/401/408/413/415/503/504 as ApiGuard answers them
 
 
 def load_predictor(uri: str | None = None) -> Predictor:
