@@ -220,10 +220,11 @@ def _check_mutations(mutations: list, root: tuple, problems: Problems) -> bool:
         return True
     before = len(problems)
     for j, item in enumerate(mutations):
+        if not problems.room:  # the rest is only counted: no loop body per item
+            rest = mutations[j:]
+            problems.count(len(rest) - sum(map(_good_mutation, rest)))
+            break
         if _good_mutation(item):
-            continue
-        if not problems.room:
-            problems.count(1)
             continue
         if type(item) is dict and not item.keys() <= _MUTATION_FIELDS:
             for key in item:
