@@ -4,8 +4,8 @@ nothing the document does not describe (status code, content type, headers, body
 
 Bounded: one worker, ``MAX_EXAMPLES`` examples per operation and generation mode, derandomized
 (the same requests on every run), with and without the token. Measured on the loaded 2-core
-machine (2026-11-30): about 4 s of requests, plus ~15 s to start the server (the shared champion
-is trained once per session by ``trained_model``)."""
+machine (2026-11-30): 3-4 s of requests once the server is up; 46-70 s for the file alone,
+most of it the session's ``trained_model`` (shared with other tests) and the server's start."""
 
 from __future__ import annotations
 
