@@ -39,14 +39,6 @@ def followed_alias(uri: str | None) -> tuple[str, str] | None:
     return (name, alias) if name and alias else None
 
 
-class _Files(dict):
-    """training.artifacts' table of the loaded model's files (checked by ``/readyz``), with
-    ``items()`` a snapshot: the poll thread changes it while ``/readyz`` reads it."""
-
-    def items(self):  # type: ignore[override]
-        return list(super().items())
-
-
 class SwapMetrics:
     """Prometheus series of the swaps. Inside a BentoML worker ``PROMETHEUS_MULTIPROC_DIR`` is
     set, so they reach ``/metrics`` (counters summed over workers, the version gauge per
@@ -144,14 +136,13 @@ class HotSwap:
         import training.artifacts as artifacts
 
         started = time.perf_counter()
-        files = artifacts._LOADED
-        artifacts._LOADED = _Files()  # only the new model's files, if it loads
+        files = artifacts.loaded_snapshot()  # put back if the new model fails after loading
         try:
             loaded = self._load(f"models:/{name}/{version}")
             loaded.uri = self.uri  # served as the alias, like the model loaded at start-up
             predictor = Predictor(loaded)  # warms up: two predictions before it serves
         except Exception as exc:
-            artifacts._LOADED = files
+            artifacts.restore_loaded(files)
             self._failed(version, exc)
             return False
         old = self._current

@@ -95,12 +95,25 @@ def load_verified(uri: str):
     return model
 
 
+def loaded_snapshot() -> dict[str, dict[Path, tuple[int, int]]]:
+    """The table of loaded models' files, to put back with ``restore_loaded`` when a model that
+    was to replace them fails after its files were verified (serving.hot_swap)."""
+    return dict(_LOADED)
+
+
+def restore_loaded(snapshot: dict[str, dict[Path, tuple[int, int]]]) -> None:
+    _LOADED.clear()
+    _LOADED.update(snapshot)
+
+
 def loaded_artifacts_intact() -> str | None:
     """None while every file of the registered models this process loaded is still in place,
     unchanged in size and modification time (a few stat calls: cheap enough for every
     ``/readyz``); else what is wrong, naming the file. A worker restarted now would verify the
     digests again and refuse such a model, so readiness says so before that happens."""
-    for path, (size, mtime) in (item for files in _LOADED.values() for item in files.items()):
+    # list(): a snapshot (one C-level copy under the GIL); a hot swap may be loading meanwhile
+    for path, (size, mtime) in [item for files in list(_LOADED.values())
+                                for item in list(files.items())]:
         try:
             stat = path.stat()
         except OSError:
