@@ -501,8 +501,11 @@ def document_guard(spec: dict) -> dict:
     schemas = {**spec.get("components", {}).get("schemas", {}), "ErrorDocument": ERROR_SCHEMA}
     paths = {}
     for path, item in spec.get("paths", {}).items():
-        paths[path] = {method: ({**op, "responses": {**op.get("responses", {}),
-                                                     **guard_responses(path, method)}}
+        # status keys as text: the framework writes some as integers, and {400: ..., "400": ...}
+        # would serialise to a duplicated key (which Swagger UI refuses to parse)
+        paths[path] = {method: ({**op, "responses": {
+                                    **{str(k): v for k, v in op.get("responses", {}).items()},
+                                    **guard_responses(path, method)}}
                                 if isinstance(op, dict) else op)
                        for method, op in item.items()}
     return {**spec, "paths": paths,

@@ -188,3 +188,17 @@ def test_page_paths_need_no_token_but_the_api_does():
     assert guarded.get("/model").status_code == 401
     assert guarded.post("/predict", json={"patients": [{}]}).status_code == 401
     assert guarded.get("/static-not-a-page").status_code == 404
+
+
+def test_openapi_document_has_no_duplicated_key(client):
+    """Swagger UI parses the document as YAML and refuses a key written twice (the framework's
+    integer status codes next to the guard's text ones once gave two "400")."""
+    import json
+
+    def unique(pairs):
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), f"duplicated keys in {keys}"
+        return dict(pairs)
+
+    spec = json.loads(client.get("/docs.json").text, object_pairs_hook=unique)
+    assert "400" in spec["paths"]["/predict"]["post"]["responses"]
