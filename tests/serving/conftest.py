@@ -19,6 +19,18 @@ def records_from_csv(path, n: int) -> list[dict]:
     ]
 
 
+def assert_response_matches_table(body: dict, table: pd.DataFrame) -> None:
+    """Every patient of an HTTP response equals its row of ``abscopal predict``'s table (indexed
+    by patient_id): the three gains with their intervals, and the recommendation."""
+    for p in body["predictions"]:
+        row = table.loc[p["patient_id"]]
+        for k in ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo"):
+            assert p["benefit"][k]["estimate"] == pytest.approx(row[k], rel=1e-9)
+            assert p["benefit"][k]["lower"] == pytest.approx(row[f"{k}_lower"], rel=1e-9)
+            assert p["benefit"][k]["upper"] == pytest.approx(row[f"{k}_upper"], rel=1e-9)
+        assert p["recommendation"] == row["recommendation"]
+
+
 @pytest.fixture
 def trial_records(champion) -> list[dict]:
     return records_from_csv(champion.cohort, 3)

@@ -16,7 +16,7 @@ import yaml
 
 from abscopal.settings import project_root
 from serving.process import ServerProcess, free_port
-from tests.serving.conftest import records_from_csv
+from tests.serving.conftest import assert_response_matches_table, records_from_csv
 from training.loading import bento_model_tag
 from training.scoring import predict_cohort
 
@@ -95,13 +95,7 @@ def test_bento_serves_without_mlflow(bento, champion, tmp_path):
         server.stop()
     table = predict_cohort(None, champion.cohort, tmp_path / "p.csv").set_index("patient_id")
     assert [p["patient_id"] for p in body["predictions"]] == [r["patient_id"] for r in records]
-    for p in body["predictions"]:
-        row = table.loc[p["patient_id"]]
-        for k in ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo"):
-            assert p["benefit"][k]["estimate"] == pytest.approx(row[k], rel=1e-9)
-            assert p["benefit"][k]["lower"] == pytest.approx(row[f"{k}_lower"], rel=1e-9)
-            assert p["benefit"][k]["upper"] == pytest.approx(row[f"{k}_upper"], rel=1e-9)
-        assert p["recommendation"] == row["recommendation"]
+    assert_response_matches_table(body, table)
     model = body["model"]
     assert model["uri"].startswith("bentoml:rt-benefit:")
     assert (model["name"], model["version"]) == ("rt-benefit", champion.result.version)

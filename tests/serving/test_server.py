@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from serving.process import ServerProcess
-from tests.serving.conftest import records_from_csv
+from tests.serving.conftest import assert_response_matches_table, records_from_csv
 from training.scoring import predict_cohort
 
 TOKEN = "test-token"
@@ -33,13 +33,7 @@ def test_sync_client_prediction_equals_abscopal_predict(server, champion, tmp_pa
     with bentoml.SyncHTTPClient(server, token=TOKEN) as client:
         result = client.predict(patients=records)
     body = result if isinstance(result, dict) else result.model_dump()
-    for p in body["predictions"]:
-        row = table.loc[p["patient_id"]]
-        for k in ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo"):
-            assert p["benefit"][k]["estimate"] == pytest.approx(row[k], rel=1e-9)
-            assert p["benefit"][k]["lower"] == pytest.approx(row[f"{k}_lower"], rel=1e-9)
-            assert p["benefit"][k]["upper"] == pytest.approx(row[f"{k}_upper"], rel=1e-9)
-        assert p["recommendation"] == row["recommendation"]
+    assert_response_matches_table(body, table)
     assert body["model"]["synthetic"] is True
 
 
