@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from serving.process import ServerProcess
+from tests.serving.conftest import token_server
 
 TOKEN = "schemathesis-token"
 MAX_EXAMPLES = 50
@@ -33,15 +33,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def server(trained_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("schemathesis") / "server.log"
-    process = ServerProcess.abscopal(
-        log, tracking_uri=trained_model.tracking_uri,
-        env={"ABSCOPAL_API_TOKEN": TOKEN, "ABSCOPAL_WORKERS": "1", "OMP_NUM_THREADS": "1"},
-    )
-    try:
-        process.wait_ready(timeout=120)
+    with token_server(trained_model.tracking_uri, log, TOKEN) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from cohorts.schema import BASELINE_COLUMNS
+from serving.process import ServerProcess
+
+
+@contextmanager
+def token_server(tracking_uri: str, log: Path, token: str):
+    """``abscopal serve`` of the store's champion on loopback, one worker, requiring ``token``;
+    stopped on exit."""
+    process = ServerProcess.abscopal(
+        log, tracking_uri=tracking_uri,
+        env={"ABSCOPAL_API_TOKEN": token, "ABSCOPAL_WORKERS": "1", "OMP_NUM_THREADS": "1"})
+    try:
+        process.wait_ready(timeout=120)
+        yield process
+    finally:
+        process.stop()
 
 
 def records_from_csv(path, n: int) -> list[dict]:

@@ -19,8 +19,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from serving.process import ServerProcess
-from tests.serving.conftest import records_from_csv
+from tests.serving.conftest import records_from_csv, token_server
 
 TOKEN = "page-test-token"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -47,14 +46,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def server(trained_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("page-server") / "server.log"
-    process = ServerProcess.abscopal(
-        log, tracking_uri=trained_model.tracking_uri,
-        env={"ABSCOPAL_API_TOKEN": TOKEN, "ABSCOPAL_WORKERS": "1", "OMP_NUM_THREADS": "1"})
-    try:
-        process.wait_ready(timeout=120)
+    with token_server(trained_model.tracking_uri, log, TOKEN) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
