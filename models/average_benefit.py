@@ -6,6 +6,10 @@ intervals (arms independent). P(average RMST gain >= MCID) comes from the same n
 distribution as the interval. The recommendation is ``uncertain`` for everyone: an average
 effect says nothing about which patient gains, so no individual recommendation is made (the
 decision rests on the trial's average effect, its interval and the clinician).
+
+The curves' pointwise ``1 - alpha`` bands use the same Greenwood variance, on the log(-log S)
+scale (the "exponential Greenwood" band, lifelines' KaplanMeierFitter confidence interval): it
+stays in [0, 1] and contains the curve.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from scipy.stats import norm
 
-from models.base import ESTIMANDS, PREDICTION_COLUMNS, RMST_HORIZON_MONTHS
+from models.base import ESTIMANDS, PREDICTION_COLUMNS, RMST_HORIZON_MONTHS, CurveBands
 from models.metrics.average import km_rmst, km_survival_with_variance
 from models.recommend import RecommendationRule
 
@@ -93,3 +97,35 @@ class AverageBenefit:
     def predict_survival(self, n: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s0, s1 = (km.survival_function_at_times(times).to_numpy(float) for km in self.km_)
         return np.tile(s0, (n, 1)), np.tile(s1, (n, 1))
+
+    def survival_band(self, n: int, times: np.ndarray) -> CurveBands:
+        """Both arms' pointwise ``1 - alpha`` exponential-Greenwood bands on ``times``, the same
+        for all ``n`` patients."""
+        times = np.asarray(times, float)
+        arms = [km_band(km, times, self.alpha) for km in self.km_]
+        return CurveBands(*(np.tile(b, (n, 1)) for lower_upper in arms for b in lower_upper))
+
+
+def km_band(km: KaplanMeierFitter, times: np.ndarray, alpha: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Exponential Greenwood band of a fitted Kaplan-Meier curve at ``times`` (as a step
+    function): S ** exp(+-z sqrt(V) / log S), V = sum d / (r (r - d)) (Greenwood), 1 where S = 1.
+    Computed from the event table, so a curve fitted at another level gives this level's band."""
+    table = km.event_table
+    deaths = table["observed"].to_numpy(float)
+    at_risk = table["at_risk"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.cumprod(1.0 - deaths / at_risk)
+        terms = deaths / (at_risk * (at_risk - deaths))
+    variance = np.cumsum(np.where(np.isfinite(terms), terms, 0.0))  # r = d: no term (S = 0)
+    z = norm.ppf(1 - alpha / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_s = np.log(survival)
+        spread = z * np.sqrt(variance) / log_s  # <= 0
+        lower = np.exp(-np.exp(np.log(-log_s) - spread))
+        upper = np.exp(-np.exp(np.log(-log_s) + spread))
+    lower, upper = np.nan_to_num(lower, nan=1.0), np.nan_to_num(upper, nan=1.0)
+    at = np.searchsorted(table.index.to_numpy(float), times, side="right") - 1
+    before = at < 0  # before the first time of the table: S = 1
+    at = np.maximum(at, 0)
+    return np.where(before, 1.0, lower[at]), np.where(before, 1.0, upper[at])

@@ -9,6 +9,7 @@ or died); ``T`` the arm (0 = ICI alone, 1 = RT then ICI); ``X`` a DataFrame of *
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,21 @@ PREDICTION_COLUMNS = [
     "probability_of_benefit",
     "recommendation",
 ]
+
+
+class CurveBands(NamedTuple):
+    """Pointwise ``1 - alpha`` bands of the two arms' PFS curves, each (n, len(times)), from the
+    sampling distribution the gains' intervals come from (bootstrap members, Greenwood).
+
+    ``ici_lower``/``ici_upper`` are None where the model's ICI-alone curve has no sampling
+    distribution: a real-world baseline is the prognosis model's point estimate, taken as known
+    (models.transport), so the gains' intervals carry none of its uncertainty either.
+    """
+
+    ici_lower: np.ndarray | None
+    ici_upper: np.ndarray | None
+    rt_ici_lower: np.ndarray
+    rt_ici_upper: np.ndarray
 
 
 class BenefitEstimator(BaseEstimator, ABC):

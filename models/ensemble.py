@@ -4,10 +4,12 @@ B members are fitted on bootstrap resamples drawn *within each arm* (so every me
 trial's arm sizes). The bagged estimate is the members' mean (for curve-based learners, identical
 to the gain read off the mean curves); the ``1 - alpha`` interval is the members' percentile
 interval, widened to contain the estimate if the ensemble is skewed; P(benefit) is the share of
-members with a positive 12-month RMST gain. Percentile bootstrap intervals reflect the learner's
-sampling variability, not its bias (regularisation shrinks effects): their coverage is measured on
-the virtual trial, not assumed. For the DR-learner, resampled duplicates can land in different
-cross-fitting folds, which makes its members slightly optimistic.
+members with a positive 12-month RMST gain. The two arms' curves get pointwise ``1 - alpha``
+bands from the same members: their percentiles at each time (``percentile_band``), not widened,
+so a skewed ensemble's mean curve may leave its band. Percentile bootstrap intervals reflect the
+learner's sampling variability, not its bias (regularisation shrinks effects): their coverage is
+measured on the virtual trial, not assumed. For the DR-learner, resampled duplicates can land in
+different cross-fitting folds, which makes its members slightly optimistic.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from numba import njit
 from sklearn.base import clone
 
 from models.base import (
@@ -26,6 +29,7 @@ from models.base import (
     PREDICTION_COLUMNS,
     RMST_HORIZON_MONTHS,
     BenefitEstimator,
+    CurveBands,
     PointBenefitEstimator,
     benefit_from_curves,
     check_estimand,
@@ -49,6 +53,73 @@ def run_in_parts(fill, n: int) -> None:
         return
     with ThreadPoolExecutor(parts) as pool:
         list(pool.map(fill, bounds[:-1], bounds[1:]))
+
+
+@njit(cache=True, nogil=True)
+def _band_kernel(values, low_at, high_at, lower, upper):  # pragma: no cover (compiled)
+    """Per column of ``values`` (M, L): numpy's "linear" quantiles at ``low_at`` and ``high_at``
+    (below, above, gamma: positions in the sorted column) from its few smallest and largest
+    values, kept by insertion for a block of columns at a time (buffers in L1; most values are
+    rejected by one comparison)."""
+    n_members, n_lanes = values.shape
+    k_low = int(low_at[1]) + 1  # the smallest values needed: sorted positions 0..above
+    k_high = n_members - int(high_at[0])  # the largest: sorted positions below..M-1
+    block = 512
+    small = np.empty((k_low, block))  # ascending
+    large = np.empty((k_high, block))  # descending
+    for start in range(0, n_lanes, block):
+        width = min(n_lanes, start + block) - start
+        small[:, :width] = np.inf
+        large[:, :width] = -np.inf
+        for m in range(n_members):
+            for j in range(width):
+                x = values[m, start + j]
+                if x < small[k_low - 1, j]:
+                    i = k_low - 1
+                    while i > 0 and small[i - 1, j] > x:
+                        small[i, j] = small[i - 1, j]
+                        i -= 1
+                    small[i, j] = x
+                if x > large[k_high - 1, j]:
+                    i = k_high - 1
+                    while i > 0 and large[i - 1, j] < x:
+                        large[i, j] = large[i - 1, j]
+                        i -= 1
+                    large[i, j] = x
+        lo_below, lo_above, lo_gamma = int(low_at[0]), int(low_at[1]), low_at[2]
+        hi_below = n_members - 1 - int(high_at[0])  # sorted position p is large[M - 1 - p]
+        hi_above, hi_gamma = n_members - 1 - int(high_at[1]), high_at[2]
+        for j in range(width):
+            a, b = small[lo_below, j], small[lo_above, j]
+            diff = b - a  # numpy's _lerp, so the values equal np.quantile's
+            lower[start + j] = b - diff * (1 - lo_gamma) if lo_gamma >= 0.5 else a + diff * lo_gamma
+            a, b = large[hi_below, j], large[hi_above, j]
+            diff = b - a
+            upper[start + j] = b - diff * (1 - hi_gamma) if hi_gamma >= 0.5 else a + diff * hi_gamma
+
+
+def _order_statistic(n: int, q: float) -> tuple[int, int, float]:
+    """numpy's "linear" quantile q of n values: (below, above, gamma) in the sorted values."""
+    virtual = (n - 1) * q
+    below = int(np.floor(virtual))
+    return below, min(below + 1, n - 1), virtual - below
+
+
+def percentile_band(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)`` for draws (M, ...): the
+    members' pointwise percentile band. numpy sorts or partitions every column of the short
+    member axis (~50 ms for 50 members x 1,000 patients x 2 arms x 51 times on 2 busy cores);
+    keeping only the order statistics the two quantiles need is ~2x faster (docs/benchmarks.md).
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    draws = np.asarray(draws, dtype=float)
+    n = draws.shape[0]
+    lower, upper = np.empty(draws.shape[1:]), np.empty(draws.shape[1:])
+    _band_kernel(draws.reshape(n, -1), np.array(_order_statistic(n, alpha / 2), float),
+                 np.array(_order_statistic(n, 1 - alpha / 2), float),
+                 lower.reshape(-1), upper.reshape(-1))
+    return lower, upper
 
 
 def _fit_member(learner, Y, T, X):
@@ -169,9 +240,11 @@ class BootstrapBenefit(BenefitEstimator):
         return np.array([m.effect(X, estimand) for m in self.members_])
 
     def member_draws(
-        self, X: pd.DataFrame, times: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """One pass over the members: mean curves on ``times`` and every member's estimands.
+        self, X: pd.DataFrame, times: np.ndarray, band_alpha: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+        """One pass over the members: mean curves on ``times``, every member's estimands, and
+        (``band_alpha`` given) the members' pointwise percentile bands of both arms' curves on
+        ``times``, (2 arms, 2 bounds, n, len(times)); None without ``band_alpha``.
 
         Each member predicts its curves once, on BENEFIT_GRID_MONTHS followed by ``times``; the
         estimands come from the first part (as ``effect_all`` does) unless the member has its own
@@ -179,8 +252,8 @@ class BootstrapBenefit(BenefitEstimator):
         (``_member_draws_stacked``); the others member by member.
         """
         if self._stackable():
-            return self._member_draws_stacked(X, times)
-        return self._member_draws_loop(X, times)
+            return self._member_draws_stacked(X, times, band_alpha)
+        return self._member_draws_loop(X, times, band_alpha)
 
     # Fast path. Every S-, T- and risk-learner member gives, per arm, a log risk f(x) and a
     # Breslow baseline H0: S(t | x) = exp(-H0(t) exp(f(x))). The learner class computes all
@@ -248,8 +321,8 @@ class BootstrapBenefit(BenefitEstimator):
         return cache["rmst"]
 
     def _member_draws_stacked(
-        self, X: pd.DataFrame, times: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        self, X: pd.DataFrame, times: np.ndarray, band_alpha: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
         times = np.asarray(times, dtype=float)
         cache = self._stack_cache()
         log_risk, baselines = type(self.members_[0])._stacked_cox_terms(
@@ -265,6 +338,7 @@ class BootstrapBenefit(BenefitEstimator):
         mean0 = np.empty((n, len(times)))
         mean1 = np.empty((n, len(times)))
         draws.update({e: np.empty((n_members, n)) for e in ("pfs_gain_6mo", "pfs_gain_12mo")})
+        bands = None if band_alpha is None else np.empty((2, 2, n, len(times)))
         rows = max(1, self._STACK_CHUNK // (n_members * 2 * h0.shape[2]))
 
         def fill(lo: int, hi: int) -> None:
@@ -280,26 +354,41 @@ class BootstrapBenefit(BenefitEstimator):
                     draws[e][:, start:end] = curves[:, 1, :, j] - curves[:, 0, :, j]
                 mean0[start:end] = curves[:, 0, :, 2:].sum(axis=0) / n_members
                 mean1[start:end] = curves[:, 1, :, 2:].sum(axis=0) / n_members
+                if bands is not None:  # on the whole chunk (contiguous: no copy), then sliced
+                    lower, upper = percentile_band(curves, band_alpha)  # (2, c, G) each
+                    bands[:, 0, start:end] = lower[:, :, 2:]
+                    bands[:, 1, start:end] = upper[:, :, 2:]
 
         run_in_parts(fill, n)
-        return mean0, mean1, {e: draws[e] for e in ESTIMANDS}
+        return mean0, mean1, {e: draws[e] for e in ESTIMANDS}, bands
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state.pop("_stack", None)  # a cache, rebuilt on first prediction
         return state
 
+    _LOOP_BAND_ROWS = 2_000  # patients per pass when bands are kept: members x curves in memory
+
     def _member_draws_loop(
-        self, X: pd.DataFrame, times: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        self, X: pd.DataFrame, times: np.ndarray, band_alpha: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
         """``member_draws`` member by member (any learner; the reference for the fast path)."""
         times = np.asarray(times, dtype=float)
+        if band_alpha is not None and len(X) > self._LOOP_BAND_ROWS:
+            # every member's curves are kept for the band: bounded by scoring in parts
+            parts = [self._member_draws_loop(X.iloc[i:i + self._LOOP_BAND_ROWS], times,
+                                             band_alpha)
+                     for i in range(0, len(X), self._LOOP_BAND_ROWS)]
+            return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                    {e: np.concatenate([p[2][e] for p in parts], axis=1) for e in ESTIMANDS},
+                    np.concatenate([p[3] for p in parts], axis=2))
         grid = np.concatenate([BENEFIT_GRID_MONTHS, times])
         k = len(BENEFIT_GRID_MONTHS)
         n_rows = max(len(X), 1)
         sum0 = sum1 = 0.0
         per_member: list[dict | None] = []
         pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # curve-based members, batched
+        kept: list[tuple[np.ndarray, np.ndarray]] = []  # each member's curves, for the band
 
         def flush():
             # One benefit_from_curves call for several members' stacked curves (its fixed cost
@@ -313,6 +402,8 @@ class BootstrapBenefit(BenefitEstimator):
         for m, member in enumerate(self.members_):
             s0, s1 = member.predict_survival(X, grid)
             sum0, sum1 = sum0 + s0[:, k:], sum1 + s1[:, k:]
+            if band_alpha is not None:
+                kept.append((s0[:, k:], s1[:, k:]))
             if type(member).effect_all is PointBenefitEstimator.effect_all:
                 per_member.append(None)
                 pending.append((m, s0[:, :k], s1[:, :k]))
@@ -324,7 +415,11 @@ class BootstrapBenefit(BenefitEstimator):
             flush()
         draws = {e: np.array([d[e] for d in per_member]) for e in ESTIMANDS}
         n = len(self.members_)
-        return sum0 / n, sum1 / n, draws
+        bands = None
+        if band_alpha is not None:
+            lower, upper = percentile_band(np.array(kept), band_alpha)  # (2 arms, n, times)
+            bands = np.stack([lower, upper], axis=1)
+        return sum0 / n, sum1 / n, draws, bands
 
     def predict_benefit(self, X: pd.DataFrame, alpha: float | None = None) -> pd.DataFrame:
         return self.predict_benefit_and_survival(X, np.array([]), alpha)[0]
@@ -339,10 +434,19 @@ class BootstrapBenefit(BenefitEstimator):
     def benefit_columns(
         self, X: pd.DataFrame, times: np.ndarray, alpha: float | None = None
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """``predict_benefit_and_survival`` as {column: array} (the server's path: no frame)."""
+        """``predict_benefit_and_survival`` as {column: array} (no frame)."""
+        return self.benefit_columns_and_bands(X, times, alpha, bands=False)[:3]
+
+    def benefit_columns_and_bands(
+        self, X: pd.DataFrame, times: np.ndarray, alpha: float | None = None, bands: bool = True
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, CurveBands | None]:
+        """``benefit_columns`` plus both arms' pointwise ``1 - alpha`` bands on ``times`` (the
+        members' percentiles, the distribution the gains' intervals come from), in the same
+        pass over the members: the server's path."""
         alpha = self.alpha if alpha is None else alpha
         times = np.asarray(times, dtype=float)
-        s0, s1, draws = self.member_draws(X, np.concatenate([[6.0, 12.0], times]))
+        s0, s1, draws, band = self.member_draws(X, np.concatenate([[6.0, 12.0], times]),
+                                                alpha if bands else None)
         columns = {
             "s_ici_6mo": s0[:, 0],
             "s_rt_ici_6mo": s1[:, 0],
@@ -356,4 +460,6 @@ class BootstrapBenefit(BenefitEstimator):
         rule = self._rule()
         columns["probability_of_benefit"] = rule.probability(draws["rmst_gain_12mo"])
         columns["recommendation"] = recommend(columns["probability_of_benefit"], rule)
-        return {c: columns[c] for c in PREDICTION_COLUMNS}, s0[:, 2:], s1[:, 2:]
+        curve_bands = (None if band is None
+                       else CurveBands(*band[:, :, :, 2:].reshape(4, len(X), -1)))
+        return {c: columns[c] for c in PREDICTION_COLUMNS}, s0[:, 2:], s1[:, 2:], curve_bands

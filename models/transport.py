@@ -8,11 +8,18 @@ assumption); the real-world curves are S_ici(t | x) from the prognosis model and
 S_rt(t | x) = S_ici(t | x) ** r(t | x). With S_ici equal to the trial's own curve this returns the
 trial's curves unchanged. The assumption, stated in every response that uses it: the relative
 effect transports from the trial to the real-world population.
+
+The RT-then-ICI curve's pointwise band is the percentile band of S_ici ** r over the draws of the
+trial's effect (the draws the gains' intervals come from). The real-world ICI-alone curve is the
+prognosis model's point estimate, taken as known: it has no band here (None), as its uncertainty
+is in none of the intervals.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from models.base import CurveBands
 
 TINY_HAZARD = 1e-9  # below this cumulative hazard (t near 0) the ratio is taken as 1
 
@@ -33,8 +40,8 @@ def transport(s_ici_trial: np.ndarray, s_rt_trial: np.ndarray,
 
 def transported_benefit(
     s_ici_baseline: np.ndarray, ratio_draws: np.ndarray, alpha: float, rule,
-    *, individual: bool = True, chunk: int = 100,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    *, individual: bool = True, chunk: int = 100, bands: bool = False,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, CurveBands | None]:
     """PREDICTION_COLUMNS on a new baseline, plus the mean curves on the extra times.
 
     ``s_ici_baseline``: (n, G) S_ici on BENEFIT_GRID_MONTHS followed by 6, 12 and any extra
@@ -44,10 +51,11 @@ def transported_benefit(
     S_rt = S_ici ** r and the estimands; the estimate, interval and P(gain >= MCID) come from
     the draws exactly as in BootstrapBenefit. ``individual=False``
     (the trial's average effect) recommends nothing individual. Returns (columns, S_ici, mean
-    S_rt) on the extra times.
+    S_rt, bands) on the extra times; ``bands`` (with ``bands=True``, else None): the draws'
+    pointwise ``1 - alpha`` percentile band of S_rt, none for the ICI-alone baseline.
     """
     from models.base import BENEFIT_GRID_MONTHS, ESTIMANDS, PREDICTION_COLUMNS, benefit_from_curves
-    from models.ensemble import BootstrapBenefit, run_in_parts
+    from models.ensemble import BootstrapBenefit, percentile_band, run_in_parts
     from models.recommend import recommend
 
     k = len(BENEFIT_GRID_MONTHS)
@@ -62,6 +70,8 @@ def transported_benefit(
         n_draws = ratio_draws.shape[0]
     draws = {e: np.empty((n_draws, n)) for e in ESTIMANDS}
     s1_mean = np.empty_like(s_ici_baseline)
+    n_extra = s_ici_baseline.shape[1] - k - 2
+    band = np.empty((2, n, n_extra)) if bands else None
     def fill(start: int, stop: int) -> None:
         for lo in range(start, stop, chunk):
             hi = min(stop, lo + chunk)
@@ -75,6 +85,8 @@ def transported_benefit(
             s1 = np.multiply(ratios, np.log(np.clip(base, 1e-300, 1.0))[None])  # (M, c, G)
             np.exp(s1, out=s1)
             s1_mean[lo:hi] = s1.mean(axis=0)
+            if band is not None:
+                band[0, lo:hi], band[1, lo:hi] = percentile_band(s1[:, :, k + 2:], alpha)
             gains = benefit_from_curves(base[None, :, :k], s1[:, :, :k])
             for e in ESTIMANDS:
                 draws[e][:, lo:hi] = gains[e]
@@ -89,5 +101,6 @@ def transported_benefit(
     columns["probability_of_benefit"] = rule.probability(draws["rmst_gain_12mo"])
     columns["recommendation"] = (recommend(columns["probability_of_benefit"], rule) if individual
                                  else np.full(n, "uncertain", dtype=object))
+    curve_bands = None if band is None else CurveBands(None, None, band[0], band[1])
     return ({c: columns[c] for c in PREDICTION_COLUMNS}, s_ici_baseline[:, k + 2:],
-            s1_mean[:, k + 2:])
+            s1_mean[:, k + 2:], curve_bands)
