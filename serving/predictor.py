@@ -108,16 +108,20 @@ class Predictor:
             # the ensemble's numeric work runs outside the GIL: build the drivers and warnings
             # (mostly Python) on this thread meanwhile
             with ThreadPoolExecutor(1) as pool:
-                model = pool.submit(bundle.predict_with_curves, X)
+                model = pool.submit(bundle.predict_with_bands, X)
                 drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
                 notes = bundle.prediction_warnings(X)
-                columns, months, s_ici, s_rt = model.result()
+                columns, months, s_ici, s_rt, bands = model.result()
         else:
-            columns, months, s_ici, s_rt = bundle.predict_with_curves(X)
+            columns, months, s_ici, s_rt, bands = bundle.predict_with_bands(X)
             drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
             notes = bundle.prediction_warnings(X)
         months_list = [float(m) for m in months]
         s_ici, s_rt = np.round(s_ici, 6).tolist(), np.round(s_rt, 6).tolist()
+        # rounding is monotone: a band that contains its curve still does
+        band = {name: (None if values is None else np.round(values, 6).tolist())
+                for name, values in bands._asdict().items()}
+        no_band = [None] * len(s_ici)
         benefit = {k: [{"estimate": e, "lower": lo, "upper": hi} for e, lo, hi in _floats(
             np.column_stack([columns[k], columns[f"{k}_lower"], columns[f"{k}_upper"]]))]
             for k in ESTIMANDS}
@@ -127,7 +131,8 @@ class Predictor:
         for i, pid in enumerate(X.index.tolist()):
             predictions.append({
                 "patient_id": str(pid),
-                "survival": {"months": months_list, "ici": s_ici[i], "rt_ici": s_rt[i]},
+                "survival": {"months": months_list, "ici": s_ici[i], "rt_ici": s_rt[i],
+                             **{name: (values or no_band)[i] for name, values in band.items()}},
                 "benefit": {k: benefit[k][i] for k in ESTIMANDS},
                 "probability_of_benefit": p_benefit[i],
                 "recommendation": recommendation[i],

@@ -220,13 +220,30 @@ class Benefit(BaseModel):
                                      "months, in months")
 
 
+_BAND = ("pointwise (1 - alpha) interval of the curve at each month, at the level of the "
+         "benefit intervals (GET /model, model.interval_level) and from the same sampling "
+         "distribution: the bootstrap members' percentiles (the mean curve may leave the band "
+         "where the members are skewed), or for an average-effect model the Kaplan-Meier "
+         "curve's exponential Greenwood interval")
+
+
 class Survival(BaseModel):
-    """Predicted progression-free survival curves on one grid."""
+    """Predicted progression-free survival curves on one grid, with pointwise intervals."""
 
     months: list[float] = Field(description="time grid, months: 0, 0.5, ..., 24")
     ici: list[float] = Field(description="P(progression-free) under ICI alone at each month")
     rt_ici: list[float] = Field(description="P(progression-free) under stereotactic RT then "
                                             "ICI at each month")
+    ici_lower: list[float] | None = Field(
+        None, description=f"lower bound of `ici`'s {_BAND}; null when the ICI-alone curve is the "
+        "real-world prognosis model's (model.baseline = real-world): taken as known, it has no "
+        "interval")
+    ici_upper: list[float] | None = Field(
+        None, description="upper bound of the same interval of `ici`; null as `ici_lower`")
+    rt_ici_lower: list[float] = Field(
+        description=f"lower bound of `rt_ici`'s {_BAND}; on a real-world baseline, over the "
+        "draws of the trial's relative effect")
+    rt_ici_upper: list[float] = Field(description="upper bound of the same interval of `rt_ici`")
 
 
 class Driver(BaseModel):

@@ -11,7 +11,7 @@ import pandas as pd
 import xgboost as xgb
 
 from features.manifest import PIPELINE_VERSION
-from models.base import PREDICTION_COLUMNS, SURVIVAL_GRID_MONTHS
+from models.base import PREDICTION_COLUMNS, SURVIVAL_GRID_MONTHS, CurveBands
 from models.tree_shap import TreeExplainer
 from training.artifacts import ModelIntegrityError
 from training.prognosis_bundle import PROGNOSIS_FEATURE, prognosis_feature
@@ -159,12 +159,12 @@ class ModelBundle:
             return np.full(len(X), self.average.columns_[estimand])
         return np.asarray(self.estimator.effect(X, estimand=estimand), dtype=float)
 
-    def transported(self, X: pd.DataFrame, times: np.ndarray
-                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    def transported(self, X: pd.DataFrame, times: np.ndarray, bands: bool = False
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, CurveBands | None]:
         """PREDICTION_COLUMNS and curves on ``times`` with the real-world ICI-alone baseline and
         the trial's relative effect on top (models.transport): per bootstrap member when
         individual effects are served, per bootstrap draw of the two Kaplan-Meier curves when the
-        trial's average effect is."""
+        trial's average effect is; with ``bands``, the RT curve's band over those draws."""
         from models.base import BENEFIT_GRID_MONTHS
         from models.transport import hazard_ratio_curve, transported_benefit
 
@@ -179,7 +179,7 @@ class ModelBundle:
             ratios = np.stack([hazard_ratio_curve(*m.predict_survival(X, grid))
                                for m in self.estimator.members_])
         return transported_benefit(base, ratios, self.alpha, self.estimator._rule(),
-                                   individual=not self.serves_average)
+                                   individual=not self.serves_average, bands=bands)
 
     def _stacked_ratios(self, X: pd.DataFrame, grid: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +211,7 @@ class ModelBundle:
 
     def survival_curves(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.real_world:
-            return SURVIVAL_GRID_MONTHS, *self.transported(X, SURVIVAL_GRID_MONTHS)[1:]
+            return SURVIVAL_GRID_MONTHS, *self.transported(X, SURVIVAL_GRID_MONTHS)[1:3]
         if self.serves_average:
             return SURVIVAL_GRID_MONTHS, *self.average.predict_survival(len(X),
                                                                         SURVIVAL_GRID_MONTHS)
@@ -229,7 +229,7 @@ class ModelBundle:
         calls. Values are identical.
         """
         if self.real_world:
-            columns, s0, s1 = self.transported(X, SURVIVAL_GRID_MONTHS)
+            columns, s0, s1, _ = self.transported(X, SURVIVAL_GRID_MONTHS)
             return columns, SURVIVAL_GRID_MONTHS, s0, s1
         both = getattr(self.estimator, "benefit_columns", None)
         if both is None or self.serves_average:
@@ -238,6 +238,25 @@ class ModelBundle:
                     *self.survival_curves(X))
         columns, s0, s1 = both(X, SURVIVAL_GRID_MONTHS, alpha=self.alpha)
         return columns, SURVIVAL_GRID_MONTHS, s0, s1
+
+    def predict_with_bands(
+        self, X: pd.DataFrame
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, CurveBands]:
+        """``predict_with_curves`` plus both arms' pointwise bands on the months, at the level
+        of the gains' intervals and from the same sampling distribution: the bootstrap members'
+        percentiles (one pass with the rest), the exponential-Greenwood band of the Kaplan-Meier
+        curves when the trial's average effect is served, the draws of the trial's effect on the
+        real-world baseline (which itself has no band: models.transport). What the server and
+        the MLflow pyfunc return."""
+        if self.real_world:
+            columns, s0, s1, bands = self.transported(X, SURVIVAL_GRID_MONTHS, bands=True)
+            return columns, SURVIVAL_GRID_MONTHS, s0, s1, bands
+        if self.serves_average:
+            columns, months, s0, s1 = self.predict_with_curves(X)
+            return columns, months, s0, s1, self.average.survival_band(len(X), months)
+        columns, s0, s1, bands = self.estimator.benefit_columns_and_bands(
+            X, SURVIVAL_GRID_MONTHS, alpha=self.alpha)
+        return columns, SURVIVAL_GRID_MONTHS, s0, s1, bands
 
     def explainer(self) -> TreeExplainer:
         """Table-based exact TreeSHAP of the surrogate (built on first use, never pickled):

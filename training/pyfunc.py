@@ -11,7 +11,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, Schema
 
 from cohorts.schema import CATEGORICAL_BASELINE, MUTATION_FLAGS, NUMERIC_BASELINE
-from models.base import PREDICTION_COLUMNS
+from models.base import PREDICTION_COLUMNS, CurveBands
 from training.bundle import ModelBundle
 
 # Every third-party distribution the project's code imports when a logged model is loaded and
@@ -31,8 +31,10 @@ MODEL_CODE_PACKAGES = ("abscopal", "cohorts", "features", "models", "training")
 class BenefitPyfunc(mlflow.pyfunc.PythonModel):
     """Input: one row per patient with clinical.csv baseline columns (all optional).
 
-    Output: ``patient_id``, PREDICTION_COLUMNS, and the survival curves under each arm on the
-    0-24 month grid (``survival_ici``, ``survival_rt_ici``, lists aligned with ``months``).
+    Output: ``patient_id``, PREDICTION_COLUMNS, the survival curves under each arm on the
+    0-24 month grid (``survival_ici``, ``survival_rt_ici``, lists aligned with ``months``) and
+    their pointwise intervals at the gains' level (``survival_ici_lower`` ... ``_upper``; the ICI
+    ones None on a real-world baseline): ``ModelBundle.predict_with_bands``, as the server.
     """
 
     def __init__(self, bundle: ModelBundle):
@@ -46,13 +48,15 @@ class BenefitPyfunc(mlflow.pyfunc.PythonModel):
         ]
         raw = self.bundle.raw_from_records(records)
         X = self.bundle.features_for(raw)
-        table = self.bundle.predict_frame(X)
-        months, s0, s1 = self.bundle.survival_curves(X)
+        columns, months, s0, s1, bands = self.bundle.predict_with_bands(X)
+        table = pd.DataFrame(columns, columns=PREDICTION_COLUMNS)
         table.insert(0, "patient_id", X.index.to_numpy())
-        table = table.reset_index(drop=True)
         table["months"] = [list(map(float, months))] * len(table)
         table["survival_ici"] = [list(map(float, row)) for row in s0]
         table["survival_rt_ici"] = [list(map(float, row)) for row in s1]
+        for name, values in bands._asdict().items():
+            table[f"survival_{name}"] = ([None] * len(table) if values is None
+                                         else [list(map(float, row)) for row in values])
         return table
 
 
@@ -74,6 +78,8 @@ def signature(extra_columns: list[str]) -> ModelSignature:
         ColSpec("string" if c == "recommendation" else "double", c) for c in PREDICTION_COLUMNS
     ]
     outputs += [ColSpec(Array("double"), c) for c in ("months", "survival_ici", "survival_rt_ici")]
+    outputs += [ColSpec(Array("double"), f"survival_{c}", required=c.startswith("rt"))
+                for c in CurveBands._fields]  # the ICI bands: absent on a real-world baseline
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
