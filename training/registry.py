@@ -9,9 +9,14 @@ register a second, identical version.
 Crash-safe: a version is created with all its tags in one transaction, marked ``registration:
 pending``; then its promotion is decided and tagged, the alias moved, and the version marked
 ``complete`` last. Loaders refuse pending versions (training.artifacts); a process killed at any
-step leaves a pending version that the next registration (under the store's lock, so no live
+step leaves a pending version that the next registration (under the promotion lock, so no live
 registration is touched) or ``abscopal doctor --fix`` resolves: deleted, or completed when the
 alias already points to it (only the last tag was missing).
+
+Safe across machines: all of it runs under the model's promotion lock, which lives in the
+tracking server itself (training.promotion_lock), not in a file beside a sqlite store; two
+trainers that share only an ``http://`` tracking server promote one after the other, the second
+compared with the first's result.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from training.criterion import (
     promotion_test,
 )
 from training.data import TrainingData
-from training.tracking import store_lock
+from training.promotion_lock import is_lock, promotion_lock
 
 TRAINING_KEY_TAG = "training_key"
 REGISTRATION_TAG = "registration"  # "pending" until every step of register_version is done
@@ -69,15 +74,16 @@ def register_and_promote(
 
 def register_version(client: MlflowClient, settings: Settings, model_uri: str, name: str, *,
                      key: str, tags: dict[str, str], decide) -> tuple[str, bool, str]:
-    """The registration every model kind shares, under the store's lock: no duplicate of an
-    identical training (tag ``training_key``); the version created pending with its tags, then
-    ``decide(alias) -> (promote, reason)``, the alias move and the completion tag. A failure
-    puts the alias back and deletes the half-made version."""
+    """The registration every model kind shares, under the model's promotion lock (held in the
+    tracking server): no duplicate of an identical training (tag ``training_key``); the version
+    created pending with its tags, then ``decide(alias) -> (promote, reason)``, the alias move
+    (after checking the lock is still held) and the completion tag. A failure puts the alias
+    back and deletes the half-made version."""
     from training.artifacts import DIGEST_TAG, model_digests
 
     alias = settings.champion_alias
     tags = {**tags, DIGEST_TAG: model_digests(model_uri)}  # before the version exists
-    with store_lock(settings.tracking_uri):
+    with promotion_lock(client, name) as lease:
         resolve_pending(client, name)  # what a killed registration left (no live one: locked)
         duplicate = _version_with_key(client, name, key)
         if duplicate is not None:
@@ -91,6 +97,7 @@ def register_version(client: MlflowClient, settings: Settings, model_uri: str, n
             promoted, reason = decide(alias)
             client.set_model_version_tag(name, version, "promotion", reason)
             if promoted:
+                lease.check()  # paused past the lease: another trainer may hold it now
                 client.set_registered_model_alias(name, alias, version)
                 moved = True
             client.set_model_version_tag(name, version, REGISTRATION_TAG, COMPLETE)
@@ -111,12 +118,12 @@ def pending(version) -> bool:
 
 def resolve_pending(client: MlflowClient, name: str | None = None) -> list[str]:
     """Finish or remove the versions a killed registration left pending (call it under the
-    store's lock, or when no training runs): a pending version the alias points to had every
-    step done but the last tag, and is marked complete; any other is deleted. Returns what was
-    done, one line each."""
+    model's promotion lock, or when no training runs): a pending version the alias points to had
+    every step done but the last tag, and is marked complete; any other is deleted. Returns what
+    was done, one line each."""
     done = []
     if name is None:
-        models = client.search_registered_models()
+        models = [m for m in client.search_registered_models() if not is_lock(m.name)]
     else:
         models = [client.get_registered_model(name)] if _exists(client, name) else []
     for model in models:
