@@ -134,18 +134,37 @@ def test_calibration_slope_of_true_and_over_spread_survival():
     assert over["slope"] == pytest.approx(0.5, abs=0.05)
 
 
-def test_bootstrap_ci_brackets_and_is_reproducible(test_data):
+def test_bootstrap_ci_brackets_the_estimate_on_real_statistics(test_data):
     args = (test_data["time"], test_data["event"], test_data["risk"])
     est, lower, upper = bootstrap_ci(harrell_c, *args, n_boot=100, seed=5)
     assert est == harrell_c(*args)
-    assert lower < est < upper
-    assert bootstrap_ci(harrell_c, *args, n_boot=100, seed=5) == (est, lower, upper)
-    assert bootstrap_ci(harrell_c, *args, n_boot=100, seed=6) != (est, lower, upper)
+    assert lower < est < upper  # percentiles of the resampled C (bootstrap_ci never widens)
+    # the seed draws the resamples: another seed moves the bounds by Monte Carlo error only
+    other = bootstrap_ci(harrell_c, *args, n_boot=100, seed=6)
+    assert other[0] == est and other[1:] != (lower, upper)
+    assert other[1:] == pytest.approx((lower, upper), abs=0.25 * (upper - lower))
     two_d = bootstrap_ci(
         lambda ti, ev, s: integrated_brier_score(ti, ev, s, TIMES),
         test_data["time"], test_data["event"], test_data["survival"], n_boot=20,
     )
     assert two_d[1] < two_d[0] < two_d[2]
+
+
+def test_bootstrap_ci_covers_the_true_value_at_its_level():
+    """Percentile intervals of a sample mean (normal data, n = 80) cover the population mean
+    about 95% of the time and span about 2 x 1.96 standard errors; a 50% level is narrower."""
+    rng = np.random.default_rng(0)
+    covered, widths, widths_50 = [], [], []
+    for i in range(200):
+        x = rng.normal(1.0, 2.0, size=80)
+        _, lower, upper = bootstrap_ci(np.mean, x, n_boot=200, seed=i)
+        covered.append(lower <= 1.0 <= upper)
+        widths.append(upper - lower)
+        _, lower, upper = bootstrap_ci(np.mean, x, n_boot=200, level=0.5, seed=i)
+        widths_50.append(upper - lower)
+    assert 0.9 <= np.mean(covered) <= 0.99
+    assert np.mean(widths) == pytest.approx(2 * 1.96 * 2.0 / np.sqrt(80), rel=0.1)
+    assert np.mean(widths_50) == pytest.approx(2 * 0.674 * 2.0 / np.sqrt(80), rel=0.1)
 
 
 def test_bootstrap_ci_skips_undefined_resamples():
@@ -157,8 +176,16 @@ def test_bootstrap_ci_skips_undefined_resamples():
             raise ValueError("undefined")
         return float("nan") if k % 3 == 2 else float(x.mean())
 
-    est, lower, upper = bootstrap_ci(flaky, np.arange(50.0), n_boot=60)
-    assert lower <= upper and np.isfinite(est)
+    x = np.arange(50.0)
+    est, lower, upper = bootstrap_ci(flaky, x, n_boot=60)
+    assert est == x.mean()  # call 0: the full sample
+    # resample j is call j + 1: only every third one (calls 3, 6, ...) counts, in the order the
+    # default seed draws them
+    rng = np.random.default_rng(0)
+    draws = [x[rng.integers(0, 50, size=50)].mean() for _ in range(60)]
+    kept = [d for j, d in enumerate(draws) if (j + 1) % 3 == 0]
+    assert (lower, upper) == pytest.approx(tuple(np.quantile(kept, [0.025, 0.975])), abs=1e-12)
+    assert (lower, upper) != pytest.approx(tuple(np.quantile(draws, [0.025, 0.975])), abs=1e-12)
     with pytest.raises(ValueError, match="every bootstrap resample"):
         bootstrap_ci(lambda x: float("nan"), np.arange(5.0), n_boot=5)
 
