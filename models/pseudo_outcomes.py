@@ -85,11 +85,23 @@ def aipw_from_means(y_star: dict[str, np.ndarray], arm: np.ndarray, mu0: dict, m
     )
 
 
+def fold_strata(arm: np.ndarray, event: np.ndarray, n_parts: int) -> np.ndarray:
+    """Arm x event strata for splitting into ``n_parts``. A censored stratum too small to reach
+    every part (few censored patients before progression, as in small ICI trials) joins its arm's
+    events: only events must reach every part, and StratifiedKFold needs n_parts per stratum."""
+    strata = 2 * np.asarray(arm, dtype=int) + np.asarray(event, dtype=int)
+    for a in (0, 1):
+        censored = strata == 2 * a
+        if 0 < censored.sum() < n_parts:
+            strata[censored] = 2 * a + 1
+    return strata
+
+
 def cross_fit_folds(
     arm: np.ndarray, event: np.ndarray, n_folds: int, random_state: int | None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Folds stratified by arm and event, so every training part has events in both arms."""
-    strata = 2 * arm + event
+    strata = fold_strata(arm, event, n_folds)
     skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
     return list(skf.split(np.zeros(len(arm)), strata))
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from models.pseudo_outcomes import cross_fit_folds
+from models.pseudo_outcomes import cross_fit_folds, fold_strata
 from training.data import TrainingData, TrainingDataError
 
 
-def strata(data: TrainingData) -> np.ndarray:
-    return data.T.to_numpy() * 2 + data.Y["event"].to_numpy()
+def strata(data: TrainingData, n_parts: int = 2) -> np.ndarray:
+    return fold_strata(data.T.to_numpy(), data.Y["event"].to_numpy(), n_parts)
 
 
 def check_folds(data: TrainingData, n_splits: int) -> None:
-    """Every arm x event stratum needs at least one patient per fold."""
-    counts = np.bincount(strata(data), minlength=4)
-    names = ["ICI censored", "ICI events", "RT+ICI censored", "RT+ICI events"]
-    short = [
-        f"{names[i]}: {c}" for i, c in enumerate(counts) if 0 < c < n_splits or (i % 2 and c == 0)
-    ]
+    """Each arm's events must reach every fold, so every training part has events in both arms
+    (censored patients may be fewer than the folds: models.pseudo_outcomes.fold_strata)."""
+    arm, event = data.T.to_numpy(), data.Y["event"].to_numpy()
+    short = [f"{name} events: {int(event[arm == a].sum())}"
+             for a, name in ((0, "ICI"), (1, "RT+ICI")) if event[arm == a].sum() < n_splits]
     if short:
         raise TrainingDataError(
             f"too few patients for {n_splits}-fold cross-validation stratified by arm and event "
@@ -30,7 +29,7 @@ def check_folds(data: TrainingData, n_splits: int) -> None:
 def holdout_split(data: TrainingData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     index = np.arange(data.n)
     train, hold = train_test_split(
-        index, test_size=fraction, stratify=strata(data), random_state=seed
+        index, test_size=fraction, stratify=strata(data, n_parts=2), random_state=seed
     )
     return np.sort(train), np.sort(hold)
 
