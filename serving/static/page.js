@@ -556,10 +556,23 @@ function curveChart(p, level) {
   const s6 = [curveAt(s, "ici", 6), curveAt(s, "rt_ici", 6)];
   const s12 = [curveAt(s, "ici", 12), curveAt(s, "rt_ici", 12)];
   chart.append(svg("title", {id: "curve-title", text: "Predicted progression-free survival"}));
+  const arms = [["ici", "ICI alone", "curve-ici", "band-ici"],
+                ["rt_ici", "RT then ICI", "curve-rt", "band-rt"]];
+  const banded = arms.filter(([arm]) => Array.isArray(s[arm + "_lower"]) &&
+                                        Array.isArray(s[arm + "_upper"]));
+  const bandText = (arm, label, month) => {
+    const lo = curveAt({months: s.months, v: s[arm + "_lower"]}, "v", month);
+    const hi = curveAt({months: s.months, v: s[arm + "_upper"]}, "v", month);
+    return label + " " + fmt(100 * lo, 1) + " to " + fmt(100 * hi, 1) + " %";
+  };
   chart.append(svg("desc", {id: "curve-desc", text:
     "PFS at 6 months: ICI alone " + fmt(100 * s6[0], 1) + " %, RT then ICI " +
     fmt(100 * s6[1], 1) + " %. At 12 months: " + fmt(100 * s12[0], 1) + " % and " +
-    fmt(100 * s12[1], 1) + " %."}));
+    fmt(100 * s12[1], 1) + " %." +
+    (banded.length ? " Shaded: the " + level + " % interval of each curve; at 12 months " +
+      banded.map(([arm, label]) => bandText(arm, label, 12)).join(", ") + "." : "") +
+    (banded.length === 1 && banded[0][0] === "rt_ici" ? " The ICI-alone curve is the real-world prognosis model's, taken as " +
+      "known: no interval." : "")}));
   for (let v = 0; v <= 1.0001; v += 0.25) {
     chart.append(svg("line", {x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid"}));
     chart.append(svg("text", {x: L - 6, y: y(v) + 4, class: "tick", "text-anchor": "end",
@@ -577,6 +590,15 @@ function curveChart(p, level) {
   chart.append(svg("text", {x: 14, y: (T + H - B) / 2, class: "label", "text-anchor": "middle",
                             transform: "rotate(-90 14 " + (T + H - B) / 2 + ")",
                             text: "progression-free"}));
+  // Each arm's pointwise interval, shaded behind the curves: along the upper bound, back along
+  // the lower one.
+  for (const [arm, label, , bandClass] of banded) {
+    const upper = s.months.map((m, i) => x(m).toFixed(1) + " " + y(s[arm + "_upper"][i]).toFixed(1));
+    const lower = s.months.map((m, i) => x(m).toFixed(1) + " " + y(s[arm + "_lower"][i]).toFixed(1));
+    const d = "M" + upper.join(" L") + " L" + lower.reverse().join(" L") + " Z";
+    chart.append(svg("path", {d, class: "curve-band " + bandClass, "data-band-arm": arm},
+                     svg("title", {text: label + ": " + level + " % interval"})));
+  }
   // The interval of the gain at 6 and 12 months, drawn on the RT curve (ICI alone + gain).
   for (const [month, key] of [[6, "pfs_gain_6mo"], [12, "pfs_gain_12mo"]]) {
     const base = curveAt(s, "ici", month);
@@ -590,24 +612,34 @@ function curveChart(p, level) {
     chart.append(svg("line", {x1: x(month), x2: x(month), y1: y(base), y2: y(base + b.estimate),
                               class: "gain"}));
   }
-  for (const [arm, cls] of [["ici", "curve-ici"], ["rt_ici", "curve-rt"]]) {
+  for (const [arm, , cls] of arms) {
     const d = s.months.map((m, i) => (i ? "L" : "M") + x(m).toFixed(1) + " " +
                                         y(s[arm][i]).toFixed(1)).join(" ");
     chart.append(svg("path", {d, class: "curve " + cls, "data-arm": arm,
                               "data-points": s.months.length}));
   }
   const legend = svg("g", {class: "legend", transform: "translate(" + (W - R - 230) + "," + (T + 6) + ")"});
-  legend.append(svg("rect", {x: -8, y: -12, width: 236, height: 64, class: "legend-box"}));
+  const bandRow = banded.length ? 20 : 0;
+  legend.append(svg("rect", {x: -8, y: -12, width: 236, height: 64 + bandRow,
+                             class: "legend-box"}));
   legend.append(svg("line", {x1: 0, x2: 28, y1: 0, y2: 0, class: "curve curve-rt"}));
   legend.append(svg("text", {x: 36, y: 4, text: "RT then ICI"}));
   legend.append(svg("line", {x1: 0, x2: 28, y1: 20, y2: 20, class: "curve curve-ici"}));
   legend.append(svg("text", {x: 36, y: 24, text: "ICI alone"}));
-  legend.append(svg("rect", {x: 7, y: 34, width: 14, height: 10, class: "band"}));
-  legend.append(svg("text", {x: 36, y: 44, text: level + " % interval of the gain"}));
+  if (banded.length) {  // one swatch per banded arm, in the arm's colour
+    banded.forEach(([, , , bandClass], j) => legend.append(
+      svg("rect", {x: 14 * j, y: 34, width: 28 / banded.length, height: 10,
+                   class: "curve-band " + bandClass})));
+    legend.append(svg("text", {x: 36, y: 44, class: "band-legend", text: banded.length > 1
+      ? level + " % interval of each curve" : level + " % interval (RT then ICI)"}));
+  }
+  legend.append(svg("rect", {x: 7, y: 34 + bandRow, width: 14, height: 10, class: "band"}));
+  legend.append(svg("text", {x: 36, y: 44 + bandRow, text: level + " % interval of the gain"}));
   chart.append(legend);
   return el("figure", {class: "curves"}, chart,
     el("figcaption", {text: "Predicted PFS under ICI alone and under stereotactic RT then " +
-      "ICI; the bars at 6 and 12 months show the interval of the gain from adding RT."}));
+      "ICI; the shaded areas are each curve's pointwise " + level + " % interval, the bars at " +
+      "6 and 12 months the interval of the gain from adding RT."}));
 }
 
 function driversBlock(drivers, model) {

@@ -92,6 +92,47 @@ def pdf_pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page[^s]", pdf))
 
 
+def path_points(d: str) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in re.findall(r"[ML]\s*(-?[\d.]+) (-?[\d.]+)", d)]
+
+
+def assert_curve_bands_drawn(page: Page, survival: dict) -> None:
+    """Each arm's interval is shaded behind its curve: one area per arm, along the API's upper
+    bound and back along its lower one at the curve's own months, enclosing the curve exactly
+    where the API's interval contains it; the legend and the chart's text name it."""
+    n = len(survival["months"])
+    for arm in ("ici", "rt_ici"):
+        curve = path_points(page.locator(f'#curve-chart path[data-arm="{arm}"]')
+                            .get_attribute("d"))
+        band = page.locator(f'#curve-chart path.curve-band[data-band-arm="{arm}"]')
+        assert band.count() == 1
+        points = path_points(band.get_attribute("d"))
+        upper, lower = points[:n], points[n:][::-1]
+        assert len(points) == 2 * n
+        assert [p[0] for p in upper] == [p[0] for p in lower] == [p[0] for p in curve]
+        # the chart's y of a probability, from the curve's own points (SVG y grows downwards)
+        (v0, y0), (v1, y1) = ((survival[arm][i], curve[i][1]) for i in (0, n - 1))
+        per_unit = (y1 - y0) / (v1 - v0)  # pixels per unit of probability (negative)
+        for i in range(n):
+            lo, hi, v = (survival[f"{arm}_lower"][i], survival[f"{arm}_upper"][i],
+                         survival[arm][i])
+            # coordinates are drawn to 0.1 pixel
+            assert upper[i][1] == pytest.approx(y0 + per_unit * (hi - v0), abs=0.25)
+            assert lower[i][1] == pytest.approx(y0 + per_unit * (lo - v0), abs=0.25)
+            assert upper[i][1] <= lower[i][1]
+            if lo <= v <= hi:  # drawn around the curve where the interval contains it
+                assert upper[i][1] - 0.05 <= curve[i][1] <= lower[i][1] + 0.05
+        assert max(p[1] for p in lower) - min(p[1] for p in upper) > 0  # not a line
+        assert band.locator("title").text_content() == (
+            f"{'ICI alone' if arm == 'ici' else 'RT then ICI'}: 90 % interval")
+    # behind the curves: drawn before them
+    order = page.eval_on_selector_all("#curve-chart path", "ps => ps.map(p => p.getAttribute("
+                                      "'data-band-arm') ? 'band' : 'curve')")
+    assert order == ["band", "band", "curve", "curve"]
+    expect(page.locator("#curve-chart .band-legend")).to_have_text("90 % interval of each curve")
+    expect(page.locator("#curve-desc")).to_contain_text("the 90 % interval of each curve")
+
+
 def test_token_prompt_then_one_patient_matches_the_api(browser, server, champion, tmp_path):
     page, requested = open_page(browser, server)
     expect(page.locator("#auth")).to_be_visible()  # the server has a token: the page asks
@@ -133,6 +174,7 @@ def test_token_prompt_then_one_patient_matches_the_api(browser, server, champion
         assert path.count("L") + path.count("M") == len(expected["survival"]["months"]) == 49
     # the gain intervals at 6 and 12 months
     assert page.locator("#curve-chart rect.band[data-month]").count() == 2
+    assert_curve_bands_drawn(page, expected["survival"])
     assert page.locator("#drivers-chart rect").count() == len(expected["drivers"]) > 0
     assert page.locator("ul.warnings li").count() == len(expected["warnings"])
     expect(page.locator("#imputed-albumin")).to_contain_text("imputed by the model")
