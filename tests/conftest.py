@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,6 +51,14 @@ def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that asks for ``public_ici_path`` reads ../shared/data: mark it so
+    (``-m "not needs_shared_data"`` leaves them out; without the data they skip anyway)."""
+    for item in items:
+        if "public_ici_path" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.needs_shared_data)
+
+
 def write_small_trial(path: Path, n: int = 400, seed: int = 7, truth: Path | None = None) -> Path:
     """A clinical-only randomised trial with a known effect: RT helps cold tumours most.
 
@@ -91,41 +102,110 @@ def write_small_trial(path: Path, n: int = 400, seed: int = 7, truth: Path | Non
 
 
 class TrainedModel:
-    """A registered champion in its own MLflow store, trained once per test session."""
+    """A registered champion in its own MLflow store (``root``: the store, its artifacts and the
+    training cohort ``root/trial``)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, result=None):
         self.root = root
         self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
         self.cohort = root / "trial"
-        self.cohort.mkdir()
-        write_small_trial(self.cohort / "clinical.csv")
-        (self.cohort / "cohort.json").write_text(
-            '{"name": "small synthetic test trial", "synthetic": true}\n'
-        )
-        self.result = None
+        self.result = result  # training.job.TrainResult
 
     def env(self, monkeypatch) -> None:
         point_mlflow_at(self.tracking_uri, monkeypatch)
 
 
-@pytest.fixture(scope="session")
-def trained_model(tmp_path_factory) -> TrainedModel:
+def train_into(root: Path, config_for: Callable[[Path], object]) -> object:
+    """``training.job.train(config_for(root))`` into the MLflow store ``root/mlflow.db``, without
+    touching the test's environment; the result is also pickled to ``root/result.pkl``."""
     from unittest import mock
 
     from abscopal.settings import get_settings
-    from training.job import TrainConfig, train
+    from training.job import train
 
-    model = TrainedModel(tmp_path_factory.mktemp("trained"))
-    env = {"MLFLOW_TRACKING_URI": model.tracking_uri, "ABSCOPAL_TRACKING_URI": model.tracking_uri}
-    with mock.patch.dict(os.environ, env):
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": uri, "ABSCOPAL_TRACKING_URI": uri}):
         get_settings.cache_clear()
-        # heterogeneity_alpha=1: the shared champion serves individual effects whatever its
-        # gate says, so the serving tests exercise that path; the gate has its own tests
-        # (tests/training/test_heterogeneity_gate.py).
-        model.result = train(TrainConfig(cohort=model.cohort, folds=3, n_bootstrap=10, seed=1,
-                                         heterogeneity_alpha=1.0))
+        result = train(config_for(root))
     get_settings.cache_clear()
-    return model
+    (root / "result.pkl").write_bytes(pickle.dumps(result))
+    return result
+
+
+def built_once(name: str, tmp_path_factory, build: Callable[[Path], object]) -> Path:
+    """A folder that ``build(folder)`` fills ONCE per test session, then copied for each caller.
+
+    Under pytest-xdist every worker is its own process with its own session fixtures: the first
+    worker to get here builds into the session's shared base folder under a file lock (the
+    pattern of the pytest-xdist docs, "Making session-scoped fixtures execute only once"); every
+    worker, the builder included, then works on its own copy, so tests that register, promote,
+    tamper with or delete from a store never see another worker's changes. A copied MLflow
+    store is relocated (``relocate_store``): it names its own artifacts, not the shared ones.
+    """
+    own = tmp_path_factory.mktemp(name)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: nothing to share
+        build(own)
+        return own
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / f"built-once-{name}"
+    with FileLock(f"{shared}.lock"):
+        done = shared / ".built"
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a worker that failed half way
+            shared.mkdir()
+            build(shared)
+            done.touch()
+    shutil.copytree(shared, own, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
+    if (own / "mlflow.db").exists():
+        relocate_store(own / "mlflow.db", shared, own)
+    return own
+
+
+def relocate_store(db: Path, old: Path, new: Path) -> None:
+    """Point a copied MLflow sqlite store at its copy: every text value naming ``old`` (artifact
+    locations, model version sources, the cohort parameter) names ``new`` instead. The files are
+    left as copied (their digests are recorded at registration): MLmodel's informative
+    ``artifact_path`` still names ``old``, which loading does not read."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]:
+                con.execute(
+                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                    f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
+                    (str(old), str(new), str(old)),
+                )
+        con.commit()
+    finally:
+        con.close()
+
+
+def _train_champion(root: Path):
+    from training.job import TrainConfig
+
+    cohort = root / "trial"
+    cohort.mkdir()
+    write_small_trial(cohort / "clinical.csv")
+    (cohort / "cohort.json").write_text(
+        '{"name": "small synthetic test trial", "synthetic": true}\n'
+    )
+    # heterogeneity_alpha=1: the shared champion serves individual effects whatever its gate
+    # says, so the serving tests exercise that path; the gate has its own tests
+    # (tests/training/test_heterogeneity_gate.py).
+    return train_into(root, lambda root: TrainConfig(
+        cohort=cohort, folds=3, n_bootstrap=10, seed=1, heterogeneity_alpha=1.0))
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> TrainedModel:
+    """The champion of a small SYNTHETIC trial, trained once per session (``built_once``): each
+    xdist worker gets its own copy of the store."""
+    root = built_once("trained", tmp_path_factory, _train_champion)
+    return TrainedModel(root, pickle.loads((root / "result.pkl").read_bytes()))
 
 
 @pytest.fixture
