@@ -35,6 +35,8 @@ NUMERIC_BASELINE = {
     "albumin": (0.5, 7.0),
     "prior_lines": (0, 20),
 }
+# Counts and grades: whole numbers (an ECOG of 2.5 or 1.7 prior lines is a data error).
+INTEGER_BASELINE = ("ecog", "prior_lines")
 CATEGORICAL_BASELINE = {
     "sex": SEXES,
     "histology": HISTOLOGIES,
@@ -78,6 +80,10 @@ NONSYNONYMOUS_CLASSIFICATIONS = (
 )
 
 
+_WHOLE_NUMBER = pa.Check(lambda s: s.isna() | (s % 1 == 0), element_wise=False,
+                         name="whole_number", error="expected a whole number")
+
+
 def _binary(name: str, *, required: bool = False, nullable: bool = True) -> pa.Column:
     return pa.Column(
         float, pa.Check.isin([0, 1]), name=name, required=required, nullable=nullable, coerce=True
@@ -97,7 +103,10 @@ CLINICAL_SCHEMA = pa.DataFrameSchema(
         ),
         **{
             name: pa.Column(
-                float, pa.Check.in_range(lo, hi), required=False, nullable=True, coerce=True
+                float,
+                [pa.Check.in_range(lo, hi),
+                 *([_WHOLE_NUMBER] if name in INTEGER_BASELINE else [])],
+                required=False, nullable=True, coerce=True,
             )
             for name, (lo, hi) in NUMERIC_BASELINE.items()
         },

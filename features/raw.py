@@ -18,6 +18,7 @@ from cohorts.readers import read_airr, read_ctdna, read_expression, read_maf, re
 from cohorts.schema import (
     BASELINE_COLUMNS,
     CATEGORICAL_BASELINE,
+    INTEGER_BASELINE,
     MAF_VARIANT_CLASSIFICATIONS,
     NUMERIC_BASELINE,
 )
@@ -250,7 +251,8 @@ def _column_holds(key: str, values: list) -> bool:
         return False
     if key in NUMERIC_BASELINE:
         lo, hi = NUMERIC_BASELINE[key]
-        return all(lo <= value <= hi for value in given)  # NaN and infinities fail too
+        whole = key not in INTEGER_BASELINE or all(value % 1 == 0 for value in given)
+        return whole and all(lo <= value <= hi for value in given)  # NaN, infinities fail
     return all(value == 0 or value == 1 for value in given)
 
 
@@ -317,6 +319,8 @@ def _check_field(key: str, value) -> str | None:
         lo, hi = NUMERIC_BASELINE[key]
         if not _is_number(value):
             return "expected a number"
+        if key in INTEGER_BASELINE and value % 1:
+            return "expected a whole number"
         return None if lo <= value <= hi else f"expected a value in [{lo}, {hi}]"
     if key in CATEGORICAL_BASELINE:
         allowed = CATEGORICAL_BASELINE[key]

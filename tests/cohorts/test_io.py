@@ -179,3 +179,16 @@ def test_a_file_coded_its_own_way_is_told_how_to_map_it(tmp_path):
     hint = exc.value.problems[0]
     assert hint.column is None and "--map (e.g. --map sex=CODE:VALUE" in hint.message
     assert "--features" in hint.message
+
+
+def test_grades_and_line_counts_must_be_whole_numbers(tmp_path):
+    text = ("patient_id,arm,pfs_months,pfs_event,ecog,prior_lines\n"
+            "P1,0,1.5,1,1,2\nP2,1,6.2,0,2.5,1\nP3,1,3.0,1,0,1.7\nP4,0,2.0,1,2.0,3.0\n")
+    path = write(tmp_path, text)
+    with pytest.raises(CohortFormatError) as err:
+        read_clinical(path)
+    message = str(err.value)
+    assert "line 3, column 'ecog'" in message and "2.5" in message
+    assert "line 4, column 'prior_lines'" in message and "1.7" in message
+    assert "whole number" in message
+    assert "line 5" not in message  # 2.0 and 3.0 are whole numbers

@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohorts.schema import CATEGORICAL_BASELINE, MUTATION_FLAGS, NUMERIC_BASELINE
+from cohorts.schema import (
+    CATEGORICAL_BASELINE,
+    INTEGER_BASELINE,
+    MUTATION_FLAGS,
+    NUMERIC_BASELINE,
+)
 from features import RecordError, raw_inputs_from_records
 from features.raw import _read_by_column, _read_by_record
 
@@ -22,8 +27,8 @@ def varied_records(n: int, seed: int = 0) -> list[dict]:
         record = {"patient_id": f"p{i}" if i % 4 else i} if i % 7 else {}
         for key, (lo, hi) in NUMERIC_BASELINE.items():
             if i > 3 and rng.random() < 0.7:
-                record[key] = rng.choice([lo, hi, rng.randint(int(lo + 1), int(hi)),
-                                          rng.uniform(lo, hi)])
+                fraction = rng.uniform(lo, hi) if key not in INTEGER_BASELINE else float(lo)
+                record[key] = rng.choice([lo, hi, rng.randint(int(lo + 1), int(hi)), fraction])
             elif rng.random() < 0.2:
                 record[key] = None
         for key, levels in CATEGORICAL_BASELINE.items():
@@ -81,3 +86,13 @@ def test_numbers_the_column_check_cannot_vouch_for_are_read_record_by_record():
     pd.testing.assert_frame_equal(numpy_typed.clinical, plain.clinical, check_exact=True)
     with pytest.raises(RecordError, match=r"patients\[0\]\.age: expected a number"):
         raw_inputs_from_records([{"age": np.float32(60.0)}])  # not a float subclass
+
+
+@pytest.mark.parametrize("field", ["ecog", "prior_lines"])
+def test_grades_and_line_counts_must_be_whole_numbers_in_records(field):
+    good = raw_inputs_from_records([{"patient_id": "a", field: 2}, {"patient_id": "b",
+                                                                    field: 1.0}])
+    assert good.clinical[field].tolist() == [2, 1]
+    with pytest.raises(RecordError) as err:
+        raw_inputs_from_records([{"patient_id": "a", field: 1}, {"patient_id": "b", field: 1.5}])
+    assert err.value.problems == [(f"patients[1].{field}", "expected a whole number")]

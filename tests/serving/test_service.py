@@ -98,6 +98,8 @@ def test_out_of_range_inputs_are_flagged(client):
     (b'{"patients": [{"pdl1_tps": 101}]}', "patients[0].pdl1_tps"),
     (b'{"patients": [{"tmb": -2}]}', "patients[0].tmb"),
     (b'{"patients": [{"age": "old"}]}', "patients[0].age"),
+    (b'{"patients": [{"ecog": 2.5}]}', "patients[0].ecog"),
+    (b'{"patients": [{"ecog": 1}, {"prior_lines": 1.7}]}', "patients[1].prior_lines"),
     (b'{"patients": [{"smoker": true}]}', "patients[0].smoker"),
     (b'{"patients": [{"patient_id": "a"}, {"patient_id": "a"}]}', "patients[1].patient_id"),
     (b'{"patients": []}', "patients"),
