@@ -1,13 +1,15 @@
-"""The evaluation notebooks run top to bottom on small cohorts, and git holds them stripped.
+"""The evaluation notebooks run top to bottom on small cohorts, each is the image of its script,
+and git holds them stripped.
 
-Each notebook runs in a fresh kernel of this venv's python (papermill), in an empty MLflow store
-(tests/conftest.py), so 02 and 03 exercise the no-champion path: they train a small model first.
+The percent-format scripts (notebooks/0*.py, jupytext) are the source; the .ipynb beside each is
+paired with it and generated (``jupytext --sync``). Each notebook runs in a fresh kernel of this
+venv's python (papermill), in an empty MLflow store (tests/conftest.py), so 02 and 03 exercise the
+no-champion path: they train a small model first.
 """
 
 from __future__ import annotations
 
 import json
-import runpy
 import sys
 from pathlib import Path
 
@@ -93,6 +95,7 @@ def test_scoring_via_http_notebook(venv_kernel, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_shared_data
 def test_real_world_prognosis_notebook(venv_kernel, tmp_path):
     nb = execute("04_real_world_prognosis.ipynb", venv_kernel, tmp_path)
     text = outputs_text(nb)
@@ -126,33 +129,58 @@ def test_notebooks_in_the_repository_are_stripped():
     assert {p.name for p in found} >= set(SMALL)
     for path in found:
         nb = json.loads(path.read_text())
+        # a notebook saved with its outputs: rewrite it from its script, which has none
+        fix = f"jupytext --to ipynb {path.with_suffix('.py').relative_to(ROOT)}"
         for i, cell in enumerate(nb["cells"]):
             if cell["cell_type"] == "code":
-                assert cell["outputs"] == [], f"{path} cell {i} has outputs"
-                assert cell["execution_count"] is None, f"{path} cell {i} has an execution count"
-        assert "papermill" not in nb["metadata"], f"{path} holds papermill run metadata"
+                assert cell["outputs"] == [], f"{path} cell {i} has outputs: {fix}"
+                assert cell["execution_count"] is None, (
+                    f"{path} cell {i} has an execution count: {fix}")
+        assert "papermill" not in nb["metadata"], f"{path} holds papermill run metadata: {fix}"
 
 
-def test_notebooks_match_their_source():
-    build = runpy.run_path(str(NOTEBOOKS / "build.py"))
-    for name, text in build["render"]().items():
-        assert (NOTEBOOKS / name).read_text() == text, (
-            f"notebooks/{name} differs from notebooks/build.py: run python notebooks/build.py"
-        )
+def cells(nb) -> list[tuple[str, str, list[str]]]:
+    """What a notebook runs and shows: each cell's type, source and tags (papermill finds its
+    ``parameters`` cell by tag); outputs, ids and execution counts are left out."""
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
 
 
-def test_strip_removes_outputs(tmp_path):
+def test_each_notebook_has_its_paired_script():
+    import jupytext
+
+    scripts = {p.stem for p in NOTEBOOKS.glob("*.py")} - {"nbsupport"}
+    notebooks = {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
+    assert scripts == notebooks == {Path(name).stem for name in SMALL}
+    for stem in scripts:
+        for path in (NOTEBOOKS / f"{stem}.py", NOTEBOOKS / f"{stem}.ipynb"):
+            formats = jupytext.read(path).metadata.get("jupytext", {}).get("formats")
+            assert formats == "ipynb,py:percent", f"{path} is not paired: formats {formats!r}"
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_notebook_is_in_sync_with_its_script(name):
+    import jupytext
     import nbformat
 
-    build = runpy.run_path(str(NOTEBOOKS / "build.py"))
-    nb = nbformat.read(NOTEBOOKS / "01_virtual_trial.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if c.cell_type == "code")
-    cell.outputs = [nbformat.v4.new_output("stream", text="hello")]
-    cell.execution_count = 3
-    nb.metadata["papermill"] = {"duration": 1.0}
-    nbformat.write(nb, tmp_path / "x.ipynb")
-    assert build["main"](["--strip", str(tmp_path / "x.ipynb")]) == 0
-    again = json.loads((tmp_path / "x.ipynb").read_text())
-    code = [c for c in again["cells"] if c["cell_type"] == "code"]
-    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
-    assert "papermill" not in again["metadata"]
+    script = NOTEBOOKS / name.replace(".ipynb", ".py")
+    expected = cells(jupytext.read(script))
+    found = cells(nbformat.read(NOTEBOOKS / name, as_version=4))
+    fix = f"edit {script.relative_to(ROOT)}, then run: jupytext --sync {script.relative_to(ROOT)}"
+    for i, (a, b) in enumerate(zip(found, expected, strict=False)):
+        assert a == b, f"notebooks/{name} cell {i} differs from its script; {fix}"
+    assert len(found) == len(expected), (
+        f"notebooks/{name} has {len(found)} cells, its script {len(expected)}; {fix}")
+
+
+def test_sync_check_sees_an_edited_script():
+    """The comparison above notices a one-character edit of a script and a moved tag."""
+    import jupytext
+
+    nb = jupytext.read(NOTEBOOKS / "01_virtual_trial.py")
+    edited = jupytext.reads(jupytext.writes(nb, fmt="py:percent").replace(
+        "patients = 1000", "patients = 1001"), fmt="py:percent")
+    assert cells(edited) != cells(nb)
+    untagged = jupytext.reads(jupytext.writes(nb, fmt="py:percent").replace(
+        '# %% tags=["parameters"]', "# %%"), fmt="py:percent")
+    assert cells(untagged) != cells(nb)
+    assert [c[:2] for c in cells(untagged)] == [c[:2] for c in cells(nb)]
