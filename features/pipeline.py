@@ -42,3 +42,10 @@ def features_for_cohort(
         input_files=inputs, panel_size_mb=raw.panel_size_mb,
     )
 
+
+
+def feature_frame_for_cohort(cohort_path: str | Path):
+    """The feature table ``features_for_cohort`` writes, in memory (index patient_id); the
+    pipeline's notes (e.g. too few signature genes) are issued as FeatureWarning."""
+    cohort = read_cohort(Path(cohort_path), endpoint=None)
+    return build_features(raw_inputs_from_cohort(cohort)).frame

@@ -13,35 +13,41 @@ from cohorts import read_cohort
 from cohorts.io import TRUTH_FILE
 from models.recommend import RECOMMENDATIONS
 from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
-from training.loading import load_model
+from training.loading import LoadedModel, load_model
 
 
 def predict_cohort(model_uri: str | None, cohort_path: str | Path, out: str | Path,
                    id_col: str | None = None) -> pd.DataFrame:
     """One row per patient: patient_id, PREDICTION_COLUMNS, warnings. Outcomes in the cohort are
     ignored; only the columns the model reads are validated (others are carried unread)."""
-    import features
-    from training.data import clinical_inputs
-
-    loaded = load_model(model_uri)
-    rename = {id_col: "patient_id"} if id_col and id_col != "patient_id" else None
-    cohort = read_cohort(cohort_path, rename=rename, endpoint=None,
-                         used=clinical_inputs(loaded.bundle.feature_names))
-    raw = features.raw_inputs_from_cohort(cohort)
-    table = loaded.bundle.predict_table(raw)
+    table = score_cohort(load_model(model_uri), cohort_path, id_col)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     return table
 
 
+def score_cohort(loaded: LoadedModel, cohort_path: str | Path,
+                 id_col: str | None = None) -> pd.DataFrame:
+    """``predict_cohort``'s table, in memory (the Python API's ``predict`` on a cohort)."""
+    import features
+    from training.data import clinical_inputs
+
+    rename = {id_col: "patient_id"} if id_col and id_col != "patient_id" else None
+    cohort = read_cohort(cohort_path, rename=rename, endpoint=None,
+                         used=clinical_inputs(loaded.bundle.feature_names))
+    return loaded.bundle.predict_table(features.raw_inputs_from_cohort(cohort))
+
+
 def evaluate_cohort(
-    model_uri: str | None, cohort_path: str | Path, out: str | Path | None = None, **read
+    model: str | LoadedModel | None, cohort_path: str | Path, out: str | Path | None = None,
+    **read,
 ) -> dict:
-    """Benefit metrics of a model on a randomised cohort (plus truth-based ones when known)."""
+    """Benefit metrics of a model (a URI, None for the champion, or a loaded model) on a
+    randomised cohort (plus truth-based ones when known)."""
     from models import evaluate_benefit
     from training.data import clinical_inputs, read_trial
 
-    loaded = load_model(model_uri)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
     bundle = loaded.bundle
     trial = read_trial(cohort_path, endpoint=bundle.training.get("endpoint", "pfs"),
                        used=clinical_inputs(bundle.feature_names), **read)
