@@ -156,10 +156,16 @@ def built_once(name: str, tmp_path_factory, build: Callable[[Path], object]) -> 
             shared.mkdir()
             build(shared)
             done.touch()
-    shutil.copytree(shared, own, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
-    if (own / "mlflow.db").exists():
-        relocate_store(own / "mlflow.db", shared, own)
-    return own
+    return copy_store(shared, own)
+
+
+def copy_store(source: Path, target: Path) -> Path:
+    """A copy of the folder ``source`` (an MLflow store and its artifacts, if it holds one) at
+    ``target``, whose store names the copied artifacts (``relocate_store``)."""
+    shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
+    if (target / "mlflow.db").exists():
+        relocate_store(target / "mlflow.db", source, target)
+    return target
 
 
 def relocate_store(db: Path, old: Path, new: Path) -> None:

@@ -3,8 +3,8 @@ and git holds them stripped.
 
 The percent-format scripts (notebooks/0*.py, jupytext) are the source; the .ipynb beside each is
 paired with it and generated (``jupytext --sync``). Each notebook runs in a fresh kernel of this
-venv's python (papermill), in an empty MLflow store (tests/conftest.py), so 02 and 03 exercise the
-no-champion path: they train a small model first.
+venv's python (papermill), in an empty MLflow store (tests/conftest.py): 02 exercises the
+no-champion path (it trains a small model first), 03 is given a copy of the session's champion.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import copy_store
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -87,9 +89,14 @@ def test_model_evaluation_notebook(venv_kernel, tmp_path):
 
 
 @pytest.mark.slow
-def test_scoring_via_http_notebook(venv_kernel, tmp_path):
-    nb = execute("03_scoring_via_http.ipynb", venv_kernel, tmp_path)
+def test_scoring_via_http_notebook(venv_kernel, tmp_path, trained_model):
+    """On a copy of the session's champion (02 covers the no-champion path): the notebook finds
+    the champion of the store it is given, and logs its figure to that copy."""
+    store = copy_store(trained_model.root, tmp_path / "store")
+    nb = execute("03_scoring_via_http.ipynb", venv_kernel, tmp_path,
+                 tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
     text = outputs_text(nb)
+    assert "using the champion models:/rt-benefit@champion (version 1)" in text
     assert "HTTP predictions equal the in-process ones for 3 patients" in text
     assert "server stopped" in text
 
