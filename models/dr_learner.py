@@ -35,9 +35,11 @@ from models.base import (
     BENEFIT_GRID_MONTHS,
     ESTIMANDS,
     PointBenefitEstimator,
+    benefit_from_curves,
     check_estimand,
     validate_fit_inputs,
 )
+from models.cure import CureLearner
 from models.pseudo_outcomes import (
     aipw_pseudo_outcomes,
     augmented_ipcw_outcomes,
@@ -64,6 +66,9 @@ class DRLearner(PointBenefitEstimator):
         feature_timepoints: dict[str, str] | None = None,
         baseline_hazard: str = "km_matched",
         calibration: str | None = "isotonic",
+        nuisance: str = "t",
+        final_stage: str = "xgboost",
+        cure_penalizer: float = 0.2,
     ):
         self.n_folds = n_folds
         self.propensity = propensity
@@ -78,6 +83,9 @@ class DRLearner(PointBenefitEstimator):
         self.feature_timepoints = feature_timepoints
         self.baseline_hazard = baseline_hazard
         self.calibration = calibration
+        self.nuisance = nuisance
+        self.final_stage = final_stage
+        self.cure_penalizer = cure_penalizer
 
     def fit(self, Y: pd.DataFrame, T, X: pd.DataFrame) -> DRLearner:
         self._check_features(X)
@@ -89,6 +97,14 @@ class DRLearner(PointBenefitEstimator):
         if self.calibration not in CALIBRATIONS:
             raise ValueError(f"calibration must be one of {CALIBRATIONS}; got "
                              f"{self.calibration!r}")
+        if self.nuisance not in NUISANCES:
+            raise ValueError(f"nuisance must be one of {NUISANCES}; got {self.nuisance!r}")
+        if self.final_stage not in FINAL_STAGES:
+            raise ValueError(f"final_stage must be one of {FINAL_STAGES}; got "
+                             f"{self.final_stage!r}")
+        if self.final_stage == "plugin" and self.calibration is None:
+            raise ValueError("final_stage='plugin' needs a calibration: the calibrated plug-in "
+                             "gain is its effect")
         self.propensity_ = e
         n = len(time)
         s0 = np.empty((n, len(BENEFIT_GRID_MONTHS)))
@@ -96,12 +112,7 @@ class DRLearner(PointBenefitEstimator):
         self.nuisance_ = []
         folds = cross_fit_folds(arm, event, self.n_folds, self.random_state)
         for k, (train, test) in enumerate(folds):
-            nuisance = TLearner(
-                n_estimators=self.nuisance_n_estimators,
-                max_depth=self.nuisance_max_depth,
-                random_state=None if self.random_state is None else self.random_state + k,
-                baseline_hazard=self.baseline_hazard,
-            ).fit(Y.iloc[train], arm[train], Xf.iloc[train])
+            nuisance = self._nuisance_model(k).fit(Y.iloc[train], arm[train], Xf.iloc[train])
             s0[test], s1[test] = nuisance.predict_survival(Xf.iloc[test], BENEFIT_GRID_MONTHS)
             self.nuisance_.append(nuisance)
         own = np.where(arm[:, None] == 1, s1, s0)  # each patient's curve under their own arm
@@ -109,6 +120,15 @@ class DRLearner(PointBenefitEstimator):
         self.pseudo_outcomes_ = aipw_pseudo_outcomes(y_star, arm, s0, s1, e)
         Xa = Xf.to_numpy()
         self.final_, self.calibrators_ = {}, {}
+        if self.final_stage == "plugin":  # the nuisance's own held-out gains, calibrated
+            # prediction uses one fit on every patient; the calibration map is learnt from the
+            # held-out (cross-fitted) gains, as in van der Laan et al.'s cross-calibration
+            self.full_ = self._nuisance_model(self.n_folds).fit(Y, arm, Xf)
+            plugin = benefit_from_curves(s0, s1)
+            for estimand in ESTIMANDS:
+                self.calibrators_[estimand] = fit_calibrator(
+                    self.calibration, plugin[estimand], self.pseudo_outcomes_[estimand])
+            return self
         for estimand in ESTIMANDS:
             psi = self.pseudo_outcomes_[estimand]
             self.final_[estimand] = self._final_stage().fit(Xa, psi)
@@ -119,6 +139,14 @@ class DRLearner(PointBenefitEstimator):
                         Xa[test])
                 self.calibrators_[estimand] = fit_calibrator(self.calibration, held_out, psi)
         return self
+
+    def _nuisance_model(self, fold: int) -> PointBenefitEstimator:
+        seed = None if self.random_state is None else self.random_state + fold
+        if self.nuisance == "cure":
+            return CureLearner(penalizer=self.cure_penalizer, random_state=seed)
+        return TLearner(n_estimators=self.nuisance_n_estimators,
+                        max_depth=self.nuisance_max_depth, random_state=seed,
+                        baseline_hazard=self.baseline_hazard)
 
     def _final_stage(self) -> xgb.XGBRegressor:
         return xgb.XGBRegressor(
@@ -133,6 +161,8 @@ class DRLearner(PointBenefitEstimator):
 
     def predict_survival(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Xf = self._check_predict_X(X)
+        if self.final_stage == "plugin":
+            return self.full_.predict_survival(Xf, times)
         curves = [m.predict_survival(Xf, times) for m in self.nuisance_]
         return (
             np.mean([c[0] for c in curves], axis=0),
@@ -141,15 +171,22 @@ class DRLearner(PointBenefitEstimator):
 
     def effect(self, X: pd.DataFrame, estimand: str = "rmst_gain_12mo") -> np.ndarray:
         check_estimand(estimand)
+        if self.final_stage == "plugin":
+            return self.effect_all(X)[estimand]
         tau = self.final_[estimand].predict(self._check_predict_X(X).to_numpy()).astype(float)
         calibrator = getattr(self, "calibrators_", {}).get(estimand)
         return tau if calibrator is None else calibrator(tau)
 
     def effect_all(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        if self.final_stage == "plugin":
+            plugin = benefit_from_curves(*self.predict_survival(X, BENEFIT_GRID_MONTHS))
+            return {k: self.calibrators_[k](plugin[k]) for k in ESTIMANDS}
         return {k: self.effect(X, k) for k in ESTIMANDS}
 
 
 CALIBRATIONS = (None, "linear", "isotonic")
+NUISANCES = ("t", "cure")
+FINAL_STAGES = ("xgboost", "plugin")
 
 
 @dataclass(frozen=True)
