@@ -28,7 +28,13 @@ def test_predict_benefit_columns_and_order(fitted, small_trial):
         np.testing.assert_allclose(out[f"{k}_lower"], np.minimum(lo, out[k]), atol=1e-12)
         np.testing.assert_allclose(out[f"{k}_upper"], np.maximum(hi, out[k]), atol=1e-12)
         assert (out[f"{k}_upper"] - out[f"{k}_lower"] > 0).all()  # members disagree
-    assert out["probability_of_benefit"].between(0, 1).all()
+    # P(benefit): the share of members whose 12-month RMST gain reaches the 1-month MCID; the
+    # recommendation follows it at the 90% level (both rules' defaults)
+    p = (draws["rmst_gain_12mo"] >= 1.0).mean(axis=0)
+    np.testing.assert_array_equal(out["probability_of_benefit"], p)
+    expected = np.where(p >= 0.9, "add_rt", np.where(1 - p >= 0.9, "no_added_benefit",
+                                                     "uncertain"))
+    assert out["recommendation"].tolist() == expected.tolist()
     assert set(out["recommendation"]) <= set(RECOMMENDATIONS)
     np.testing.assert_allclose(out["pfs_gain_6mo"], out["s_rt_ici_6mo"] - out["s_ici_6mo"])
     lo, hi = fitted.effect_interval(X, "pfs_gain_12mo")
