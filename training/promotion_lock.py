@@ -241,7 +241,12 @@ def promotion_lock(client: MlflowClient, model_name: str, *,
     try:
         yield lease
     finally:
-        lease.release()
+        try:
+            lease.release()
+        except Exception as exc:  # the store failing must not hide the block's own error
+            log.warning("could not release the promotion lock %s (%s): it is broken once this "
+                        "process has exited (at once on this host, after %g s elsewhere)",
+                        name, exc, lease_seconds)
 
 
 def lock_findings(client: MlflowClient, *, fix: bool = False,
