@@ -109,7 +109,7 @@ def postgres() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def team_server(postgres) -> Iterator[str]:
+def team_server(postgres) -> Iterator[ServerProcess]:
     """``mlflow server`` on the PostgreSQL store, serving the artifacts from a directory only it
     knows (``--artifacts-destination``); its http:// URI."""
     root = Path(tempfile.mkdtemp(prefix="abscopal-mlflow-server-"))
@@ -117,7 +117,7 @@ def team_server(postgres) -> Iterator[str]:
     server = ServerProcess(
         [str(BIN / "mlflow"), "server", "--backend-store-uri", postgres,
          "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"], port, root / "server.log", cwd=root)
+         "--port", str(port), "--workers", "2"], port, root / "server.log", cwd=root)
     try:
         deadline = time.monotonic() + 240  # schema migrations on a fresh database: tens of s
         while True:
