@@ -1,25 +1,21 @@
 """abscopal: predicted benefit of adding stereotactic radiation to immunotherapy in NSCLC.
 
-Research use only; not a medical device. This package holds the shared base (settings, atomic
-file output), the command line and the Python API (``abscopal.api``, imported on first use:
-``from abscopal import simulate, build_features, train, load_model, predict, evaluate``); the
-pipeline itself flows ``cohorts -> features -> models -> training -> serving``.
+Research use only; not a medical device. This package is the top floor: the command line
+(``abscopal.cli``) and the Python API (``abscopal.api``, imported on first use:
+``from abscopal import simulate, build_features, train, load_model, predict, evaluate``). The
+shared settings and atomic file output are in ``common``; the pipeline flows
+``common -> cohorts -> features -> models -> training -> serving -> abscopal``
+(tests/test_layers.py keeps every import pointing down).
 """
 
-import os
-
-__version__ = "0.1.0"
-
-# The stack runs offline: no telemetry from MLflow or BentoML unless a user opts back in.
-for _var in ("MLFLOW_DISABLE_TELEMETRY", "BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK"):
-    os.environ.setdefault(_var, "true")
+from common import __version__
 
 _API = ("simulate", "build_features", "train", "load_model", "predict", "evaluate")
 __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
-    # lazy: importing abscopal.settings (every layer does) must not import the pipeline
+    # lazy, so that `import abscopal` (e.g. for --version) does not import the whole pipeline
     if name in _API:
         from abscopal import api
 

@@ -9,8 +9,8 @@
     scores = predict(model, [{"pdl1_tps": 0, "tmb": 4.2}])  # records, a DataFrame or a cohort
     metrics = evaluate(model, trial)                        # on a randomised cohort
 
-Imported lazily from ``abscopal`` (its ``__getattr__``), so ``abscopal.settings`` and
-``abscopal.atomic`` stay importable by every layer without pulling the pipeline in.
+Imported lazily from ``abscopal`` (its ``__getattr__``), so ``common.settings`` and
+``common.atomic`` stay importable by every layer without pulling the pipeline in.
 """
 
 from __future__ import annotations

@@ -430,7 +430,7 @@ def serve(
     """Serve the model over HTTP (BentoML): POST /predict, GET /model, /livez, /readyz, /metrics."""
     import os
 
-    from abscopal.settings import get_settings, project_root
+    from common.settings import get_settings, project_root
     from training.loading import load_model
 
     settings = get_settings()

@@ -270,7 +270,7 @@ def replicate_results(args, scenario: str, n: int, r: int, test_features: pd.Dat
     """Every learner on replicate ``r``: (row, predictions) pairs. ``workdir`` None (a Dask
     worker): the trial and the "served" learner's MLflow store go to a directory of its own."""
     if workdir is None:
-        from abscopal.settings import get_settings
+        from common.settings import get_settings
 
         with tempfile.TemporaryDirectory() as tmp:
             isolated_mlflow(Path(tmp))

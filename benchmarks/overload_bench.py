@@ -15,7 +15,7 @@ serve_bench.py).
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/overload_bench.py [--seconds 10]
 
 The shedding run uses the ``ABSCOPAL_*`` overload settings of the environment (defaults in
-abscopal/settings.py), so other values can be compared with ``--only-shedding``.
+common/settings.py), so other values can be compared with ``--only-shedding``.
 
 Uses the champion of the configured MLflow store, or (none there, or ``--fresh``) trains a small
 one (500 simulated patients) in a temporary store first.

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from abscopal.atomic import atomic_directory
 from cohorts.simulate import simulate_trial, write_trial
 from cohorts.simulate.trial import write_repertoires
+from common.atomic import atomic_directory
 
 TARGET_SECONDS = 60.0
 

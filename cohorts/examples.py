@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from abscopal.atomic import atomic_path
+from common.atomic import atomic_path
 
 EXAMPLES = {"actg320": "ACTG 320 (Hammer et al., NEJM 1997), from scikit-survival's load_aids"}
 NEEDS_DEV = ("needs scikit-survival (GPL-3), installed with the dev extra: "

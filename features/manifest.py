@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, Field
 
-import abscopal
-from abscopal.atomic import atomic_path
+import common
+from common.atomic import atomic_path
 from features.build import FeatureSet
 from features.specs import FeatureSpec
 
@@ -25,7 +25,7 @@ class FeatureEntry(FeatureSpec):
 
 class FeatureManifest(BaseModel):
     pipeline_version: str = PIPELINE_VERSION
-    abscopal_version: str = abscopal.__version__
+    abscopal_version: str = common.__version__
     created_at: str
     cohort_name: str
     synthetic: bool = Field(description="True for simulated data; carried into models and APIs.")

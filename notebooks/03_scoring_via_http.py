@@ -47,7 +47,7 @@ work = Path(tempfile.mkdtemp(prefix="abscopal-nb-"))
 # %%
 import httpx
 
-from abscopal.settings import get_settings
+from common.settings import get_settings
 
 loaded = nbsupport.champion_or_small_model(
     model_uri, tracking_uri, patients=train_patients, seed=seed + 1000,

@@ -18,7 +18,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from abscopal.settings import get_settings
+from common.settings import get_settings
 from models.base import ESTIMANDS
 from serving.process import ServerProcess
 from training.loading import LoadedModel, ModelNotFoundError, load_model

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from abscopal.settings import Settings, get_settings
+from common.settings import Settings, get_settings
 from training.loading import BENTO_DIGESTS, LoadedModel, load_model
 
 
@@ -84,7 +84,7 @@ def build_bento(uri: str | None = None, *, project: Path | None = None,
     import bentoml
     import yaml
 
-    from abscopal.settings import project_root
+    from common.settings import project_root
 
     project = project or project_root()
     model_tag, labels, reused = import_champion(uri, settings)

@@ -109,7 +109,7 @@ def api_facts(loaded: LoadedModel) -> dict:
     """What a client (the web page at /) needs besides the OpenAPI document: the batch limit,
     and the columns of ``abscopal predict``'s CSV, taken from the function that writes it
     (``ModelBundle.predict_table``) so the page's download has the same columns."""
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
 
     bundle = loaded.bundle
     with warnings.catch_warnings():  # an empty record: its feature notes mean nothing here

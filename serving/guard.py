@@ -37,7 +37,7 @@ KNOWN_PATHS = frozenset({*PAGE_PATHS, "/predict", "/model", "/schema.json", "/me
 STATIC_PREFIX = ("/static_content/", "/static/")  # Swagger UI's assets (BentoML's), the page's
 VALIDATED_PATHS = frozenset({"/predict"})
 LIMITED_PATHS = frozenset({"/predict"})  # the compute route: concurrency limit and time budget
-FROM_SETTINGS = object()  # ApiGuard's overload options: read abscopal.settings
+FROM_SETTINGS = object()  # ApiGuard's overload options: read common.settings
 DRAIN_BYTES = 65_536  # a 503 to an unread body up to this size keeps the connection open
 
 log = logging.getLogger("abscopal.serving")
@@ -92,7 +92,7 @@ install_log_filter()
 def _install_head_timeout_now() -> None:
     """At import, so the worker's uvicorn protocols carry the head time-out before its first
     connection (Starlette builds the middleware stack, hence ApiGuard, at the first request)."""
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
 
     install_head_timeout(get_settings().header_timeout_seconds)
 
@@ -142,7 +142,7 @@ class ApiGuard:
                  limits: Limits | None = FROM_SETTINGS, body_timeout: float | None = FROM_SETTINGS,
                  head_timeout: float | None = FROM_SETTINGS):
         if FROM_SETTINGS in (limits, body_timeout, head_timeout):
-            from abscopal.settings import get_settings
+            from common.settings import get_settings
 
             settings = get_settings()
             limits = Limits.from_settings(settings) if limits is FROM_SETTINGS else limits

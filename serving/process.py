@@ -56,7 +56,7 @@ class ServerProcess:
         env = {**stores, **(env or {})}
         workers = env.get("ABSCOPAL_WORKERS")
         if workers is None:
-            from abscopal.settings import Settings
+            from common.settings import Settings
 
             workers = Settings().workers  # from this environment, as the child will read it
         return cls(command, port, log_path, env=env, workers=int(workers))

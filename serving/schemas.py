@@ -12,13 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
-from abscopal.settings import get_settings
 from cohorts.schema import (
     CATEGORICAL_BASELINE,
     MAF_VARIANT_CLASSIFICATIONS,
     MUTATION_FLAGS,
     NUMERIC_BASELINE,
 )
+from common.settings import get_settings
 
 # Numbers must be JSON numbers (no "12" strings, no booleans, no NaN/Infinity).
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]

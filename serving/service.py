@@ -28,8 +28,8 @@ from fastapi import FastAPI
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-import abscopal
-from abscopal.settings import get_settings
+import common
+from common.settings import get_settings
 from serving.guard import KNOWN_PATHS, ApiGuard, document_guard
 from serving.hot_swap import HotSwap
 from serving.predictor import Predictor, RequestError, error_document
@@ -78,7 +78,7 @@ def openapi_document(spec: dict, model: dict) -> dict:
                   "predictions demonstrate the software only and carry no clinical meaning."
                   if model.get("synthetic") else "Trained on real patient data.")
     # the package's own constant: a Bento carries the code, not the installed distribution
-    version = f"{abscopal.__version__} (model {model.get('name')} version {model.get('version')})"
+    version = f"{common.__version__} (model {model.get('name')} version {model.get('version')})"
     description = "\n".join([
         f"**Research use only; not a medical device.** {trained_on}",
         "",

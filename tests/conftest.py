@@ -22,7 +22,7 @@ def _isolated_mlflow(tmp_path_factory, monkeypatch):
         monkeypatch.setenv(var, "true")
     point_mlflow_at(f"sqlite:///{store / 'mlflow.db'}", monkeypatch)
     yield
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
 
     get_settings.cache_clear()
 
@@ -31,7 +31,7 @@ def point_mlflow_at(uri: str, monkeypatch) -> None:
     """Environment and MLflow's process-wide URIs (set_tracking_uri outlives env changes)."""
     import mlflow
 
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("ABSCOPAL_TRACKING_URI", uri)
@@ -120,7 +120,7 @@ def train_into(root: Path, config_for: Callable[[Path], object]) -> object:
     touching the test's environment; the result is also pickled to ``root/result.pkl``."""
     from unittest import mock
 
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
     from training.job import train
 
     uri = f"sqlite:///{root / 'mlflow.db'}"

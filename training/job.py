@@ -17,7 +17,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from rich.progress import Progress
 
-from abscopal.settings import get_settings
+from common.settings import get_settings
 from models.average_benefit import AverageBenefit
 from models.base import ESTIMANDS
 from models.heterogeneity import HETEROGENEITY_ALPHA, HeterogeneityTest, blp_test

@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from abscopal.settings import Settings, get_settings
+from common.settings import Settings, get_settings
 from training.bundle import ModelBundle
 
 

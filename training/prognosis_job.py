@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from abscopal.settings import get_settings
+from common.settings import get_settings
 from models.prognosis import LinearCoxPrognosis, PrognosisModel
 from training.prognosis_data import ENDPOINTS, PrognosisData, load_prognosis_data
 from training.prognosis_validation import CALIBRATION_MONTHS, leave_one_cohort_out

@@ -25,7 +25,7 @@ REQUIREMENTS = [
 ]
 # The project's packages a model needs (serving is not: it only reads models), copied into the
 # model's ``code/`` directory (``code_paths``), which MLflow puts on sys.path before unpickling.
-MODEL_CODE_PACKAGES = ("abscopal", "cohorts", "features", "models", "training")
+MODEL_CODE_PACKAGES = ("common", "cohorts", "features", "models", "training")
 
 
 class BenefitPyfunc(mlflow.pyfunc.PythonModel):

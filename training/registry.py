@@ -30,7 +30,7 @@ import numpy as np
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from abscopal.settings import Settings
+from common.settings import Settings
 from training.criterion import (
     SELECTION_ESTIMAND,
     benefit_loss,

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from abscopal.atomic import atomic_path
 from cohorts import read_cohort
 from cohorts.io import TRUTH_FILE
+from common.atomic import atomic_path
 from models.recommend import RECOMMENDATIONS
 from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
 from training.loading import LoadedModel, load_model

@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 
-from abscopal.settings import Settings, get_settings
+from common.settings import Settings, get_settings
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -83,7 +83,7 @@ def store_fault_message(exc: BaseException, where: str) -> str | None:
     ``where``: the store's file or the artifact path being written."""
     text = str(exc).lower()
     if "database is locked" in text or "database table is locked" in text:
-        from abscopal.settings import get_settings
+        from common.settings import get_settings
 
         waited = get_settings().store_timeout_seconds
         return (f"the tracking store {where} is locked by another process (waited {waited:g} s):"

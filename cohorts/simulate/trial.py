@@ -15,8 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-import abscopal
-from abscopal.atomic import atomic_directory
+import common
 from cohorts.io import (
     CLINICAL_FILE,
     CTDNA_FILE,
@@ -31,6 +30,7 @@ from cohorts.io import (
 from cohorts.meta import CohortMeta
 from cohorts.schema import TIMEPOINTS
 from cohorts.simulate import biology, conditional, covariates, latent, missingness, outcomes
+from common.atomic import atomic_directory
 
 ON_TREATMENT_WEEK = 6  # PEMBRO-RT translational sampling (Huang et al., Nat Cancer 2025)
 SOURCES = [
@@ -136,7 +136,7 @@ def simulate_trial(n_patients: int, seed: int, scenario: str = "published") -> S
         panel_size_mb=biology.PANEL_SIZE_MB,
         on_treatment_week=ON_TREATMENT_WEEK,
         sources=SOURCES,
-        generator={"name": "abscopal simulate", "version": abscopal.__version__, "seed": seed,
+        generator={"name": "abscopal simulate", "version": common.__version__, "seed": seed,
                    "scenario": scenario, "n_patients": n},
     )
     return SimulatedTrial(clinical=clinical[CLINICAL_COLUMNS], mutations=maf, expression=expr,

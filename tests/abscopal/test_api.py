@@ -13,10 +13,10 @@ from features.pipeline import features_for_cohort
 from training.scoring import predict_cohort
 
 
-def test_importing_the_base_does_not_import_the_pipeline():
-    code = ("import sys, abscopal, abscopal.settings, abscopal.atomic; "
-            "print(sorted(m for m in ('training', 'models', 'serving', 'features') "
-            "if m in sys.modules))")
+def test_importing_the_base_or_the_top_package_does_not_import_the_pipeline():
+    code = ("import sys, common, common.settings, common.atomic, abscopal; "
+            "print(sorted(m for m in ('cohorts', 'features', 'models', 'training', 'serving', "
+            "'abscopal.api') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

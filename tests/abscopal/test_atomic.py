@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from abscopal.atomic import atomic_directory, atomic_path
+from common.atomic import atomic_directory, atomic_path
 
 
 def test_failed_write_leaves_nothing(tmp_path):

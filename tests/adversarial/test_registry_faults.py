@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from abscopal.cli import app
-from abscopal.settings import get_settings
+from common.settings import get_settings
 from tests.conftest import point_mlflow_at
 from training.artifacts import ModelIntegrityError
 from training.loading import load_model
@@ -33,7 +33,7 @@ URI = "models:/rt-benefit@champion"
 REGISTER_AND_DIE = textwrap.dedent("""
     import os, signal, sys
     import mlflow
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
     from training import registry
     from training.tracking import configure, experiment_id
 

@@ -171,7 +171,7 @@ def test_serve_warns_off_loopback_without_a_token(monkeypatch, host, token, warn
 
     import training.loading
     from abscopal.cli import app
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
 
     loaded = SimpleNamespace(uri="models:/m@champion", version="1", run_id="r",
                              bundle=SimpleNamespace(synthetic=True))

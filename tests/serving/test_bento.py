@@ -14,7 +14,7 @@ import mlflow
 import pytest
 import yaml
 
-from abscopal.settings import project_root
+from common.settings import project_root
 from serving.process import ServerProcess, free_port
 from tests.serving.conftest import assert_response_matches_table, records_from_csv
 from training.loading import bento_model_tag

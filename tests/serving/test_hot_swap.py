@@ -85,7 +85,7 @@ def test_a_fixed_version_is_not_followed(champion, monkeypatch):
 def two_versions(trained_model, tmp_path, monkeypatch):
     """A copy of the session's store (artifacts shared, read only) with a second, different
     version registered; the champion alias back on version 1."""
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
     from training.job import TrainConfig, train
 
     shutil.copy(trained_model.root / "mlflow.db", tmp_path / "mlflow.db")

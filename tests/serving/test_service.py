@@ -23,7 +23,7 @@ def asgi_app(trained_model):
     import os
     from unittest import mock
 
-    from abscopal.settings import get_settings
+    from common.settings import get_settings
     from serving.service import BenefitService
 
     env = {"MLFLOW_TRACKING_URI": trained_model.tracking_uri,

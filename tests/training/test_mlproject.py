@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from mlflow import MlflowClient
 
-from abscopal.settings import project_root
+from common.settings import project_root
 from tests.conftest import write_small_trial
 
 

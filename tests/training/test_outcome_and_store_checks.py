@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abscopal.settings import get_settings
+from common.settings import get_settings
 from tests.conftest import point_mlflow_at, write_small_trial
 from training.data import MAX_TIME_MONTHS, TrainingDataError, load_training_data
 from training.tracking import TrackingStoreError, configure
@@ -58,7 +58,7 @@ def test_every_spelling_of_a_store_takes_one_lock_file(tmp_path, monkeypatch, su
     """Issue 14: ``mlflow.db?timeout=60.lock`` beside ``mlflow.db.lock`` (two locks, one store)."""
     import fnmatch
 
-    from abscopal.settings import project_root
+    from common.settings import project_root
     from training.tracking import lock_path, store_lock
 
     monkeypatch.chdir(tmp_path)
