@@ -436,8 +436,6 @@ def serve(
     settings = get_settings()
     loaded = load_model(model)  # no model: exits with the command that trains one
     os.environ["ABSCOPAL_MODEL_URI"] = loaded.uri  # the service workers read it at start-up
-    for var in ("BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY"):
-        os.environ.setdefault(var, "true")
     import ipaddress
 
     import bentoml

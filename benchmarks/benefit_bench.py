@@ -52,7 +52,8 @@ from joblib import Parallel, delayed
 from scipy.stats import norm
 
 from cohorts.simulate import SCENARIOS, write_trial
-from models import make_learner
+from common import OFFLINE_ENV
+from models import LEARNERS, make_learner
 from models.metrics import auroc_benefiters, pehe, spearman
 from models.recommend import RecommendationRule, recommend
 from training.data import load_training_data, read_trial
@@ -377,7 +378,7 @@ def semi_synthetic_rows(n_bootstrap: int, seed: int, workdir: Path) -> list[dict
     train, test = data.subset(train_idx), data.subset(test_idx)
     true = true_gain[test_idx]
     rows = []
-    for name in ("treat-all", "risk", "t", "s", "dr", "econml"):
+    for name in ("treat-all", *LEARNERS, "econml"):
         started = time.perf_counter()
         pred = learner_predictions(name, train, test.X, n_bootstrap, seed)
         if pred is None:
@@ -403,8 +404,8 @@ def isolated_mlflow(workdir: Path) -> None:
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     for var in ("MLFLOW_TRACKING_URI", "ABSCOPAL_TRACKING_URI"):
         os.environ[var] = uri
-    for var in ("MLFLOW_DISABLE_TELEMETRY", "BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK"):
-        os.environ.setdefault(var, "true")
+    for var, value in OFFLINE_ENV.items():
+        os.environ.setdefault(var, value)
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 
 # The stack runs offline: no telemetry from MLflow or BentoML unless a user opts back in. Every
 # layer imports this package (settings, atomic files), so the defaults are set before any of
-# them imports mlflow or bentoml.
-for _var in ("MLFLOW_DISABLE_TELEMETRY", "BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK"):
-    os.environ.setdefault(_var, "true")
+# them imports mlflow or bentoml; child processes get OFFLINE_ENV explicitly.
+OFFLINE_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true",
+               "DO_NOT_TRACK": "true"}
+for _var, _value in OFFLINE_ENV.items():
+    os.environ.setdefault(_var, _value)

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import OFFLINE_ENV
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -35,8 +37,7 @@ class ServerProcess:
         self.workers = workers
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = Path(log_path)
-        merged = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "true",
-                  "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
+        merged = {**os.environ, **OFFLINE_ENV, **(env or {})}
         env = {k: v for k, v in merged.items() if v is not None}
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=log,

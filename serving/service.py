@@ -15,20 +15,18 @@ garbage no longer walk them (150-380 ms stalls before); requests keep no state a
 from __future__ import annotations
 
 import gc
-import os
 from pathlib import Path
 
-os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# common first: it sets the offline defaults (common.OFFLINE_ENV) before bentoml is imported
+import common
 
+# isort: split
 import bentoml
 import orjson
 from fastapi import FastAPI
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-import common
 from common.settings import get_settings
 from serving.guard import KNOWN_PATHS, ApiGuard, document_guard
 from serving.hot_swap import HotSwap

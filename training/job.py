@@ -18,6 +18,7 @@ from joblib import Parallel, delayed
 from rich.progress import Progress
 
 from common.settings import get_settings
+from models import LEARNERS
 from models.average_benefit import AverageBenefit
 from models.base import ESTIMANDS
 from models.heterogeneity import HETEROGENEITY_ALPHA, HeterogeneityTest, blp_test
@@ -32,7 +33,7 @@ from training.loading import PROGNOSIS_URI
 from training.prognosis_bundle import PROGNOSIS_FEATURE
 from training.split import check_folds, cv_folds, holdout_split
 
-CANDIDATES = ("risk", "t", "s", "dr")
+CANDIDATES = tuple(LEARNERS)  # every point learner of models.LEARNERS
 CONSTANT = "average"  # the constant (average-effect) candidate of selection
 BASELINES = ("trial", "real-world")
 

@@ -44,3 +44,12 @@ def test_bento_without_a_champion_says_how_to_train_one():
     assert result.exit_code == 2
     assert "no model at models:/rt-benefit@champion" in result.output
     assert "abscopal train --cohort" in result.output
+
+
+def test_the_learner_choices_are_the_models_learners():
+    from abscopal.cli import Learner
+    from models import LEARNERS
+    from training.job import CANDIDATES
+
+    assert [choice.value for choice in Learner] == ["auto", *LEARNERS]
+    assert CANDIDATES == tuple(LEARNERS)
