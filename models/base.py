@@ -134,20 +134,26 @@ def validate_fit_inputs(
     return time, event.astype(int), arm.astype(int), X.astype(float)
 
 
+def curve_estimands(s: np.ndarray, times: np.ndarray = BENEFIT_GRID_MONTHS
+                    ) -> dict[str, np.ndarray]:
+    """The ESTIMANDS' functionals of one curve on ``times`` (BENEFIT_GRID_MONTHS): S(6), S(12)
+    and the RMST to 12 months. Linear, so applied to a difference of curves they give the
+    gains, and applied to one arm's curve its means (the AIPW arm means)."""
+    times = np.asarray(times, dtype=float)
+    i6 = int(np.flatnonzero(np.isclose(times, 6.0))[0])
+    i12 = int(np.flatnonzero(np.isclose(times, RMST_HORIZON_MONTHS))[0])
+    return {
+        "pfs_gain_6mo": s[..., i6],  # (..., len(times)): any leading shape
+        "pfs_gain_12mo": s[..., i12],
+        "rmst_gain_12mo": s[..., :i12] @ np.diff(times[: i12 + 1]),
+    }
+
+
 def benefit_from_curves(
     s_ici: np.ndarray, s_rt_ici: np.ndarray, times: np.ndarray = BENEFIT_GRID_MONTHS
 ) -> dict[str, np.ndarray]:
     """The three ESTIMANDS from survival curves on ``times`` (which must be BENEFIT_GRID_MONTHS)."""
-    times = np.asarray(times, dtype=float)
-    i6 = int(np.flatnonzero(np.isclose(times, 6.0))[0])
-    i12 = int(np.flatnonzero(np.isclose(times, RMST_HORIZON_MONTHS))[0])
-    widths = np.diff(times[: i12 + 1])
-    diff = s_rt_ici - s_ici  # (..., len(times)): any leading shape, e.g. members x patients
-    return {
-        "pfs_gain_6mo": diff[..., i6],
-        "pfs_gain_12mo": diff[..., i12],
-        "rmst_gain_12mo": diff[..., :i12] @ widths,
-    }
+    return curve_estimands(s_rt_ici - s_ici, times)
 
 
 def check_estimand(estimand: str) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from models.base import BENEFIT_GRID_MONTHS, ESTIMANDS, RMST_HORIZON_MONTHS
+from models.base import BENEFIT_GRID_MONTHS, ESTIMANDS, RMST_HORIZON_MONTHS, curve_estimands
 from models.survival import km_censoring_survival
 
 HORIZONS = {"pfs_gain_6mo": 6.0, "pfs_gain_12mo": 12.0, "rmst_gain_12mo": RMST_HORIZON_MONTHS}
@@ -47,14 +47,7 @@ def ipcw_outcomes(
 
 def arm_means_from_curves(s: np.ndarray) -> dict[str, np.ndarray]:
     """mu_a(x) for each estimand from one arm's curves on BENEFIT_GRID_MONTHS."""
-    grid = BENEFIT_GRID_MONTHS
-    i6 = int(np.flatnonzero(np.isclose(grid, 6.0))[0])
-    i12 = int(np.flatnonzero(np.isclose(grid, RMST_HORIZON_MONTHS))[0])
-    return {
-        "pfs_gain_6mo": s[:, i6],
-        "pfs_gain_12mo": s[:, i12],
-        "rmst_gain_12mo": s[:, :i12] @ np.diff(grid[: i12 + 1]),
-    }
+    return curve_estimands(s)
 
 
 def aipw_pseudo_outcomes(
