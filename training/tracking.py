@@ -42,10 +42,12 @@ def lock_path(uri: str) -> Path | None:
 
 @contextlib.contextmanager
 def store_lock(uri: str) -> Iterator[None]:
-    """Serialise critical sections (store creation, champion promotion) on a local sqlite store.
+    """Serialise store and experiment creation on a local sqlite store.
 
     SQLite allows one writer at a time; MLflow creates its schema on first use, and two processes
-    doing that together collide. An advisory lock file beside the database orders them.
+    doing that together collide. An advisory lock file beside the database orders them. Promotion
+    does not rely on it: it takes the promotion lock kept in the store itself
+    (training.promotion_lock), which also holds across machines.
     """
     lock = lock_path(uri)
     if lock is None:
@@ -265,7 +267,9 @@ def configure(settings: Settings | None = None) -> MlflowClient:
 
 def experiment_id(client: MlflowClient, name: str, settings: Settings | None = None) -> str:
     """The experiment's id, creating it with its artifacts beside the sqlite store; runs of it
-    left RUNNING by a dead process are marked FAILED first (a training starts here)."""
+    left RUNNING by a dead process are marked FAILED first (a training starts here). Two
+    trainers creating it at once on a shared server (no file lock there): the one refused with
+    RESOURCE_ALREADY_EXISTS takes the other's."""
     settings = settings or get_settings()
     with store_lock(settings.tracking_uri):
         existing = client.get_experiment_by_name(name)
@@ -274,4 +278,10 @@ def experiment_id(client: MlflowClient, name: str, settings: Settings | None = N
             return existing.experiment_id
         db = sqlite_path(settings.tracking_uri)
         location = (db.parent / "mlartifacts" / name).resolve().as_uri() if db else None
-        return client.create_experiment(name, artifact_location=location)
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except MlflowException as exc:
+            existing = client.get_experiment_by_name(name)
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS" or existing is None:
+                raise
+            return existing.experiment_id
