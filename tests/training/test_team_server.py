@@ -384,3 +384,21 @@ def test_concurrent_creates_give_one_holder(client):
     with pytest.raises(MlflowException) as err:
         client.create_registered_model("twice")
     assert err.value.error_code == "RESOURCE_ALREADY_EXISTS"
+
+
+def test_an_experiment_created_meanwhile_by_another_trainer_is_taken(client, monkeypatch):
+    """On a shared server two trainers may both find no experiment and both create it (the file
+    lock orders only sqlite stores): the refused one takes the other's."""
+    from training.tracking import experiment_id
+
+    theirs = client.create_experiment("shared")
+    real = client.get_experiment_by_name
+    calls = []
+
+    def not_yet(name):  # the first look happens before the other trainer's creation
+        calls.append(name)
+        return None if len(calls) == 1 else real(name)
+
+    monkeypatch.setattr(client, "get_experiment_by_name", not_yet)
+    assert experiment_id(client, "shared") == theirs
+    assert len(calls) == 2
