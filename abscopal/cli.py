@@ -311,9 +311,11 @@ def doctor(
                    "never loaded)")
     for run_id in found.stale_runs:
         typer.echo(f"stale: run {run_id} {found.why[run_id]}")
+    for lock in found.locks:
+        typer.echo(f"stale lock: {lock}")
     for line in found.fixed:
         typer.echo(f"fixed: {line}")
-    if not (found.incomplete_versions or found.stale_runs):
+    if not (found.incomplete_versions or found.stale_runs or found.locks):
         typer.echo("the tracking store is clean")
     elif not fix:
         typer.echo("run `abscopal doctor --fix` to clean up")

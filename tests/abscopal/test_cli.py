@@ -53,3 +53,24 @@ def test_the_learner_choices_are_the_models_learners():
 
     assert [choice.value for choice in Learner] == ["auto", *LEARNERS]
     assert CANDIDATES == tuple(LEARNERS)
+
+
+def test_doctor_names_a_promotion_lock_whose_process_is_gone():
+    import os
+    import subprocess
+    import sys
+
+    from training.promotion_lock import lock_name
+    from training.tracking import configure
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    configure().create_registered_model(lock_name("rt-benefit"), tags={
+        "abscopal.host": os.uname().nodename, "abscopal.pid": dead})
+    result = CliRunner().invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert "stale lock: promotion lock rt-benefit.promotion-lock held by host " in result.output
+    assert "run `abscopal doctor --fix` to clean up" in result.output
+    fixed = CliRunner().invoke(app, ["doctor", "--fix"])
+    assert "fixed: " in fixed.output
+    assert "the tracking store is clean" in CliRunner().invoke(app, ["doctor"]).output
