@@ -32,8 +32,9 @@ frame = pd.DataFrame(json.loads(open(sys.argv[2]).read()))
 frame = frame.astype({c: float for c in frame.select_dtypes("integer").columns})
 out = model.predict(frame)
 out.drop(columns=["months", "survival_ici", "survival_rt_ici"]).to_csv(sys.argv[3], index=False)
-print(json.dumps({"training": training.__file__, "abscopal_installed": __import__(
-    "importlib.util").util.find_spec("abscopal").origin}))
+find_spec = __import__("importlib.util").util.find_spec
+print(json.dumps({"training": training.__file__, "common": find_spec("common").origin,
+                  "abscopal": find_spec("abscopal") is not None}))
 """
 
 
@@ -82,7 +83,8 @@ def test_model_predicts_in_a_fresh_environment(champion, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     where = json.loads(run.stdout.strip().splitlines()[-1])
     assert where["training"].startswith(str(model_dir / "code"))  # the model's own code
-    assert where["abscopal_installed"].startswith(str(model_dir / "code"))
+    assert where["common"].startswith(str(model_dir / "code"))
+    assert not where["abscopal"]  # the top package (CLI, API) is not needed to predict
 
     fresh = pd.read_csv(out, dtype={"patient_id": str}).set_index("patient_id")
     expected = predict_cohort(None, champion.cohort, tmp_path / "p.csv").set_index("patient_id")
