@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    create_model,
+    model_validator,
+)
 
 from cohorts.schema import (
     CATEGORICAL_BASELINE,
@@ -190,11 +198,16 @@ Patients = Annotated[list[Patient], Field(min_length=1, max_length=MAX_PATIENTS)
 
 
 class PredictRequest(BaseModel):
-    """``{"patients": [...]}``: 1 to max_patients_per_request patients, nothing else."""
+    """``{"patients": [...], "curve_bands": false}``: 1 to max_patients_per_request patients,
+    and whether to return the curves' intervals; nothing else."""
 
     model_config = ConfigDict(extra="forbid")
 
     patients: Patients
+    curve_bands: StrictBool = Field(
+        False, description="also return each survival curve's pointwise interval "
+        "(`survival.ici_lower`, `ici_upper`, `rt_ici_lower`, `rt_ici_upper`); off by default: "
+        "they add ~60 % to the body of a large batch")
 
 
 # --- response ------------------------------------------------------------------------------
@@ -235,15 +248,17 @@ class Survival(BaseModel):
     rt_ici: list[float] = Field(description="P(progression-free) under stereotactic RT then "
                                             "ICI at each month")
     ici_lower: list[float] | None = Field(
-        None, description=f"lower bound of `ici`'s {_BAND}; null when the ICI-alone curve is the "
-        "real-world prognosis model's (model.baseline = real-world): taken as known, it has no "
-        "interval")
+        None, description=f"lower bound of `ici`'s {_BAND}; only when the request sets "
+        "`curve_bands`; null when the ICI-alone curve is the real-world prognosis model's "
+        "(model.baseline = real-world): taken as known, it has no interval")
     ici_upper: list[float] | None = Field(
-        None, description="upper bound of the same interval of `ici`; null as `ici_lower`")
-    rt_ici_lower: list[float] = Field(
-        description=f"lower bound of `rt_ici`'s {_BAND}; on a real-world baseline, over the "
-        "draws of the trial's relative effect")
-    rt_ici_upper: list[float] = Field(description="upper bound of the same interval of `rt_ici`")
+        None, description="upper bound of the same interval of `ici`; present and null as "
+        "`ici_lower`")
+    rt_ici_lower: list[float] | None = Field(
+        None, description=f"lower bound of `rt_ici`'s {_BAND}; on a real-world baseline, over the "
+        "draws of the trial's relative effect; only when the request sets `curve_bands`")
+    rt_ici_upper: list[float] | None = Field(
+        None, description="upper bound of the same interval of `rt_ici`; only with `curve_bands`")
 
 
 class Driver(BaseModel):

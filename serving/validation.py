@@ -27,9 +27,11 @@ from serving.schemas import (
     MAX_PATIENTS,
     Mutation,
     Patient,
+    PredictRequest,
     TPMValue,
 )
 
+_REQUEST_FIELDS = frozenset(PredictRequest.model_fields)
 _PATIENT_FIELDS = frozenset(Patient.model_fields)
 _MUTATION_FIELDS = frozenset(Mutation.model_fields)
 _VOCABULARY = frozenset(Mutation.model_fields["variant_classification"].annotation.__args__)
@@ -84,14 +86,17 @@ def parse(body: bytes):
 
 
 def check_request(data) -> Problems:
-    """The problems of a parsed ``{"patients": [...]}`` body (empty when pydantic accepts it)."""
+    """The problems of a parsed ``{"patients": [...], "curve_bands": ...}`` body (empty when
+    pydantic accepts it)."""
     problems = Problems()
     if type(data) is not dict:
         problems.add("body", "Input should be a valid dictionary or object")
         return problems
     for key in data:
-        if key != "patients":
+        if key not in _REQUEST_FIELDS:
             problems.add(key, "Extra inputs are not permitted")
+    if "curve_bands" in data and type(data["curve_bands"]) is not bool:
+        problems.add("curve_bands", "Input should be a valid boolean")
     if "patients" not in data:
         problems.add("patients", "Field required")
         return problems

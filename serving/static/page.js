@@ -402,7 +402,7 @@ async function onPredict(event) {
     const body = await api("predict", {
       method: "POST",
       headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({patients: [patient]}),
+      body: JSON.stringify({patients: [patient], curve_bands: true}),
     });
     renderResult(body.predictions[0], body.model, patient);
     setStatus("Scored " + body.predictions[0].patient_id + ".", "ok");

@@ -154,7 +154,7 @@ def test_token_prompt_then_one_patient_matches_the_api(browser, server, champion
     expect(page.locator("#curve-chart")).to_be_visible()
     page.screenshot(path=tmp_path / "2-result.png", full_page=True)
 
-    answer = httpx.post(f"{server.url}/predict", json={"patients": [record]},
+    answer = httpx.post(f"{server.url}/predict", json={"patients": [record], "curve_bands": True},
                         headers={"authorization": f"Bearer {TOKEN}"}).json()
     expected = answer["predictions"][0]
     assert page.locator("#result-title").inner_text() == f"Result for {record['patient_id']}"
@@ -216,6 +216,7 @@ def test_raw_files_are_sent_as_expression_and_mutations(browser, server, tmp_pat
     page.set_input_files("#maf-file", str(tmp_path / "calls.maf"))
     with page.expect_request("**/predict") as sent:
         page.click("#predict-button")
+    assert sent.value.post_data_json["curve_bands"] is True  # the page shades the bands
     patient = sent.value.post_data_json["patients"][0]
     assert patient["expression"] == {"CD8A": 35.2, "GZMB": 12}  # the patient's own column
     assert patient["mutations"] == [{"gene": "STK11",

@@ -9,11 +9,12 @@ import dataclasses
 
 import mlflow
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
-from serving.predictor import Predictor
+from serving.predictor import Predictor, dumps
 from serving.schemas import PredictRequest, PredictResponse
 from training.loading import load_model
 
@@ -22,7 +23,7 @@ BANDS = ("ici_lower", "ici_upper", "rt_ici_lower", "rt_ici_upper")
 
 def scored(predictor: Predictor, records: list[dict]) -> tuple[dict, pd.DataFrame]:
     patients = PredictRequest.model_validate({"patients": records}).patients
-    body = predictor.predict(patients)
+    body = orjson.loads(dumps(predictor.predict(patients, curve_bands=True)))  # as sent
     PredictResponse.model_validate(body)  # what /docs.json documents
     bundle = predictor.bundle
     return body, bundle.features_for(bundle.raw_from_records([p.to_record() for p in patients]))
@@ -82,3 +83,15 @@ def test_pyfunc_carries_the_same_bands_as_the_response(champion, trial_records):
             assert p["survival"][name] == pytest.approx(row[f"survival_{name}"], abs=5e-7)
         assert p["benefit"]["pfs_gain_12mo"]["lower"] == pytest.approx(
             row["pfs_gain_12mo_lower"], rel=1e-9)
+
+
+def test_bands_only_when_asked_and_nothing_else_changes(champion, trial_records):
+    predictor = Predictor(load_model())
+    patients = PredictRequest.model_validate({"patients": trial_records}).patients
+    plain = orjson.loads(dumps(predictor.predict(patients)))
+    banded = orjson.loads(dumps(predictor.predict(patients, curve_bands=True)))
+    for p, b in zip(plain["predictions"], banded["predictions"], strict=True):
+        assert not set(BANDS) & set(p["survival"])
+        assert {k: v for k, v in b["survival"].items() if k not in BANDS} == p["survival"]
+        assert {k: v for k, v in b.items() if k != "survival"} == {
+            k: v for k, v in p.items() if k != "survival"}

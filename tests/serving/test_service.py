@@ -5,11 +5,12 @@ from __future__ import annotations
 import gc
 
 import numpy as np
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
 from serving.guard import ApiGuard
-from serving.predictor import Predictor
+from serving.predictor import Predictor, dumps
 from serving.schemas import PredictRequest
 from training.loading import ModelNotFoundError, load_model
 from training.scoring import predict_cohort
@@ -159,7 +160,7 @@ def test_bearer_token_and_size_limit(asgi_app, champion):
 def test_in_process_predictor_matches_http(client, champion, trial_records):
     predictor = Predictor(load_model())
     request = PredictRequest.model_validate({"patients": trial_records})
-    direct = predictor.predict(request.patients)
+    direct = orjson.loads(dumps(predictor.predict(request.patients)))
     over_http = client.post("/predict", json={"patients": trial_records}).json()
     assert direct["predictions"] == over_http["predictions"]
 
@@ -188,3 +189,17 @@ def test_cli_serve_without_model_names_the_training_command():
     result = CliRunner().invoke(app, ["serve", "--port", "3999"])
     assert result.exit_code == 2
     assert "abscopal train" in result.output.replace("\n", " ")
+
+
+def test_curve_bands_over_http_only_when_asked(client, trial_records):
+    bands = {"ici_lower", "ici_upper", "rt_ici_lower", "rt_ici_upper"}
+    plain = client.post("/predict", json={"patients": trial_records[:1]})
+    assert not bands & set(plain.json()["predictions"][0]["survival"])
+    banded = client.post("/predict", json={"patients": trial_records[:1], "curve_bands": True})
+    assert bands <= set(banded.json()["predictions"][0]["survival"])
+    for wrong in ("yes", 1, None):  # a JSON boolean only
+        refused = client.post("/predict", json={"patients": trial_records[:1],
+                                                "curve_bands": wrong})
+        assert refused.status_code == 400
+        assert refused.json()["problems"] == [{"path": "curve_bands",
+                                               "message": "Input should be a valid boolean"}]
