@@ -156,8 +156,7 @@ def learner_predictions(name, train, X_test, n_bootstrap, seed, prognosis=None,
         params = {**learner_params(name, X_train.columns), **params}
     model = make_learner(name, n_bootstrap=n_bootstrap, random_state=seed, **params).fit(
         train.Y, train.T, X_train)
-    table = model.predict_benefit(X_test)
-    return {c: table[c].to_numpy() for c in table.columns}
+    return model.predict(X_test, times=np.array([])).columns()
 
 
 def served_predictions(train, test_features, n_bootstrap, seed) -> dict[str, np.ndarray]:
@@ -173,8 +172,7 @@ def served_predictions(train, test_features, n_bootstrap, seed) -> dict[str, np.
                                       n_bootstrap=n_bootstrap, seed=seed))
     bundle = mlflow.pyfunc.load_model(result.model_uri).unwrap_python_model().bundle
     X = test_features.reindex(columns=bundle.feature_names)
-    table = bundle.predict_frame(X)
-    return {c: table[c].to_numpy() for c in table.columns}
+    return bundle.predict(X, times=np.array([])).columns()
 
 
 def replicate_metrics(pred: dict[str, np.ndarray], truth: pd.DataFrame) -> dict[str, float]:

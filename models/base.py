@@ -9,18 +9,21 @@ or died); ``T`` the arm (0 = ICI alone, 1 = RT then ICI); ``X`` a DataFrame of *
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+
+if TYPE_CHECKING:
+    from models.prediction import Prediction
 
 # Estimands of absolute benefit (PATH statement, Kent et al. 2020: report absolute benefit).
 ESTIMANDS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
 RMST_HORIZON_MONTHS = 12.0
 SURVIVAL_GRID_MONTHS = np.linspace(0.0, 24.0, 49)  # 0, 0.5, ..., 24 months
 
-# Columns of ``predict_benefit`` (and of ``abscopal predict``), in order.
+# Columns of ``Prediction.to_frame`` (and of ``abscopal predict``), in order.
 PREDICTION_COLUMNS = [
     "s_ici_6mo",
     "s_rt_ici_6mo",
@@ -77,8 +80,10 @@ class BenefitEstimator(BaseEstimator, ABC):
         """``1 - alpha`` interval (lower, upper) of the benefit for each row of ``X``."""
 
     @abstractmethod
-    def predict_benefit(self, X: pd.DataFrame, alpha: float = 0.1) -> pd.DataFrame:
-        """All of PREDICTION_COLUMNS for each row of ``X`` (index preserved)."""
+    def predict(self, X: pd.DataFrame, times: np.ndarray | None = None,
+                alpha: float | None = None, bands: bool = False) -> Prediction:
+        """Curves on ``times`` (default SURVIVAL_GRID_MONTHS; their bands with ``bands``), every
+        estimand with its ``1 - alpha`` interval, P(benefit) and the recommendation."""
 
 
 # --- shared helpers (every learner uses these; kept here so the interface and its checks live
@@ -207,8 +212,27 @@ class PointBenefitEstimator(BenefitEstimator):
             "models.BootstrapBenefit (or use models.make_learner) for intervals"
         )
 
-    def predict_benefit(self, X: pd.DataFrame, alpha: float = 0.1) -> pd.DataFrame:
+    def predict(self, X: pd.DataFrame, times: np.ndarray | None = None,
+                alpha: float | None = None, bands: bool = False) -> Prediction:
         raise TypeError(
             f"{type(self).__name__} gives point estimates only; wrap it in "
             "models.BootstrapBenefit (or use models.make_learner) for the full prediction"
         )
+
+
+@runtime_checkable
+class StackableCoxMembers(Protocol):
+    """A point learner whose fitted members are Cox-type per arm, S(t | x) = exp(-H0(t) e^f(x)),
+    and whose class computes every member's log risk at once: BootstrapBenefit's fast path
+    (``issubclass(type(member), StackableCoxMembers)``; S-, T- and risk-learners). A subclass
+    that changes how its curves are made opts out with ``stacked_cox_terms = None``; the
+    ensemble then predicts member by member (same numbers, slower).
+    """
+
+    @classmethod
+    def stacked_cox_terms(cls, members: list, X: pd.DataFrame, cache: dict
+                          ) -> tuple[np.ndarray, list]:
+        """All ``members`` (fitted instances of ``cls`` on the same features) at once: their
+        log risks (M, 2 arms, n) on ``X`` and each member's Breslow baseline per arm,
+        ((knots, cumhaz) for arm 0, then arm 1); ``cache``: the ensemble's, for what depends on
+        the members only. Equal to ``predict_survival`` member by member."""

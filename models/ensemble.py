@@ -26,15 +26,17 @@ from sklearn.base import clone
 from models.base import (
     BENEFIT_GRID_MONTHS,
     ESTIMANDS,
-    PREDICTION_COLUMNS,
     RMST_HORIZON_MONTHS,
+    SURVIVAL_GRID_MONTHS,
     BenefitEstimator,
     CurveBands,
     PointBenefitEstimator,
+    StackableCoxMembers,
     benefit_from_curves,
     check_estimand,
     validate_fit_inputs,
 )
+from models.prediction import Prediction
 from models.recommend import RecommendationRule, recommend
 from models.survival import RmstTable, step_at
 
@@ -246,10 +248,6 @@ class BootstrapBenefit(BenefitEstimator):
         _, lo, hi = self._interval(draws, self.alpha if alpha is None else alpha)
         return lo, hi
 
-    def probability_of_benefit(self, X: pd.DataFrame) -> np.ndarray:
-        """Share of members whose 12-month RMST gain is at least the rule's MCID."""
-        return self._rule().probability(self._draws(X, "rmst_gain_12mo"))
-
     def _rule(self) -> RecommendationRule:
         return self.rule or RecommendationRule()
 
@@ -258,7 +256,7 @@ class BootstrapBenefit(BenefitEstimator):
             return self.member_effects(X)[estimand]
         return np.array([m.effect(X, estimand) for m in self.members_])
 
-    def member_draws(
+    def _member_draws(
         self, X: pd.DataFrame, times: np.ndarray, band_alpha: float | None = None
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
         """One pass over the members: mean curves on ``times``, every member's estimands, and
@@ -267,8 +265,8 @@ class BootstrapBenefit(BenefitEstimator):
 
         Each member predicts its curves once, on BENEFIT_GRID_MONTHS followed by ``times``; the
         estimands come from the first part (as ``effect_all`` does) unless the member has its own
-        effect model (DR-learner). Cox-type members (S, T, risk) are evaluated all at once
-        (``_member_draws_stacked``); the others member by member.
+        effect model (DR-learner). Members of a StackableCoxMembers class (S, T, risk) are
+        evaluated all at once (``_member_draws_stacked``); the others member by member.
         """
         if self._stackable():
             return self._member_draws_stacked(X, times, band_alpha)
@@ -276,7 +274,8 @@ class BootstrapBenefit(BenefitEstimator):
 
     # Fast path. Every S-, T- and risk-learner member gives, per arm, a log risk f(x) and a
     # Breslow baseline H0: S(t | x) = exp(-H0(t) exp(f(x))). The learner class computes all
-    # members' log risks at once (``_stacked_cox_terms``: one compiled forest or one loop of
+    # members' log risks at once (models.base.StackableCoxMembers.stacked_cox_terms: one
+    # compiled forest or one loop of
     # matrix products). The 12-month RMST of each member and arm is a smooth function of f alone,
     # read from a table (``models.survival.RmstTable``, built once: error < 1e-9 months); S at 6
     # and 12 months and on the requested times comes from one broadcast multiply and exp, in
@@ -291,7 +290,7 @@ class BootstrapBenefit(BenefitEstimator):
         if cache is not None and cache["members"] is members:
             return cache["stackable"]
         kind = type(members[0])
-        return hasattr(kind, "_stacked_cox_terms") and all(
+        return issubclass(kind, StackableCoxMembers) and all(
             type(m) is kind and m.feature_names_in_ == members[0].feature_names_in_
             for m in members
         )
@@ -344,7 +343,7 @@ class BootstrapBenefit(BenefitEstimator):
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
         times = np.asarray(times, dtype=float)
         cache = self._stack_cache()
-        log_risk, baselines = type(self.members_[0])._stacked_cox_terms(
+        log_risk, baselines = type(self.members_[0]).stacked_cox_terms(
             self.members_, X, cache["terms"]
         )
         log_risk = np.asarray(log_risk, dtype=float)  # (M, 2, n)
@@ -391,7 +390,7 @@ class BootstrapBenefit(BenefitEstimator):
     def _member_draws_loop(
         self, X: pd.DataFrame, times: np.ndarray, band_alpha: float | None = None
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
-        """``member_draws`` member by member (any learner; the reference for the fast path)."""
+        """``_member_draws`` member by member (any learner; the reference for the fast path)."""
         times = np.asarray(times, dtype=float)
         if band_alpha is not None and len(X) > self._LOOP_BAND_ROWS:
             # every member's curves are kept for the band: bounded by scoring in parts
@@ -440,31 +439,15 @@ class BootstrapBenefit(BenefitEstimator):
             bands = np.stack([lower, upper], axis=1)
         return sum0 / n, sum1 / n, draws, bands
 
-    def predict_benefit(self, X: pd.DataFrame, alpha: float | None = None) -> pd.DataFrame:
-        return self.predict_benefit_and_survival(X, np.array([]), alpha)[0]
-
-    def predict_benefit_and_survival(
-        self, X: pd.DataFrame, times: np.ndarray, alpha: float | None = None
-    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """``predict_benefit`` plus ``predict_survival(X, times)``, in one pass over the members."""
-        columns, s0, s1 = self.benefit_columns(X, times, alpha)
-        return pd.DataFrame(columns, index=X.index, columns=PREDICTION_COLUMNS), s0, s1
-
-    def benefit_columns(
-        self, X: pd.DataFrame, times: np.ndarray, alpha: float | None = None
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """``predict_benefit_and_survival`` as {column: array} (no frame)."""
-        return self.benefit_columns_and_bands(X, times, alpha, bands=False)[:3]
-
-    def benefit_columns_and_bands(
-        self, X: pd.DataFrame, times: np.ndarray, alpha: float | None = None, bands: bool = True
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, CurveBands | None]:
-        """``benefit_columns`` plus both arms' pointwise ``1 - alpha`` bands on ``times`` (the
-        members' percentiles, the distribution the gains' intervals come from), in the same
-        pass over the members: the server's path."""
+    def predict(self, X: pd.DataFrame, times: np.ndarray | None = None,
+                alpha: float | None = None, bands: bool = False) -> Prediction:
+        """Mean curves on ``times`` (SURVIVAL_GRID_MONTHS by default), the estimands with the
+        members' percentile intervals, P(benefit), the recommendation and (``bands``) both arms'
+        pointwise ``1 - alpha`` bands on ``times`` (the members' percentiles, the distribution
+        the gains' intervals come from): one pass over the members."""
         alpha = self.alpha if alpha is None else alpha
-        times = np.asarray(times, dtype=float)
-        s0, s1, draws, band = self.member_draws(X, np.concatenate([[6.0, 12.0], times]),
+        times = SURVIVAL_GRID_MONTHS if times is None else np.asarray(times, dtype=float)
+        s0, s1, draws, band = self._member_draws(X, np.concatenate([[6.0, 12.0], times]),
                                                 alpha if bands else None)
         columns = {
             "s_ici_6mo": s0[:, 0],
@@ -481,4 +464,28 @@ class BootstrapBenefit(BenefitEstimator):
         columns["recommendation"] = recommend(columns["probability_of_benefit"], rule)
         curve_bands = (None if band is None
                        else CurveBands(*band[:, :, :, 2:].reshape(4, len(X), -1)))
-        return {c: columns[c] for c in PREDICTION_COLUMNS}, s0[:, 2:], s1[:, 2:], curve_bands
+        return Prediction.from_columns(X.index, times, columns, s0[:, 2:], s1[:, 2:],
+                                       curve_bands)
+
+    def hazard_ratio_draws(self, X: pd.DataFrame, times: np.ndarray
+                           ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Each member's ratio of cumulative hazards H_rt / H_ici on ``times``: the trial's
+        relative effect that models.transport carries onto another baseline. (M, n, G) from
+        the members' curves; for StackableCoxMembers, without their curves, (scale (M, n),
+        curve (M, G)) with r = scale x curve and NaN (no hazard yet) meaning 1: for
+        S = exp(-H0 e^f), H_rt / H_ici = e^(f_rt - f_ici) H0_rt(t) / H0_ici(t), equal to
+        ``hazard_ratio_curve`` of the members' curves where H0_ici > 0."""
+        from models.transport import TINY_HAZARD, hazard_ratio_curve
+
+        times = np.asarray(times, dtype=float)
+        if not self._stackable():
+            return np.stack([hazard_ratio_curve(*m.predict_survival(X, times))
+                             for m in self.members_])
+        cache = self._stack_cache()
+        log_risk, baselines = type(self.members_[0]).stacked_cox_terms(
+            self.members_, X, cache["terms"])
+        h = -self._baseline_terms(baselines, times, cache)[:, :, 2:]  # (M, 2, G)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            curve = np.where(h[:, 0] > TINY_HAZARD, h[:, 1] / h[:, 0], np.nan)  # (M, G)
+        log_risk = np.asarray(log_risk, dtype=float)
+        return np.exp(log_risk[:, 1] - log_risk[:, 0]), curve

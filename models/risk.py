@@ -151,10 +151,12 @@ class RiskBasedLearner(PointBenefitEstimator):
         p = self._numpy_params()
         return tuple(cox_survival(p["knots"], p["cumhaz"], lr, times) for lr in self._log_risks(pi))
 
-    @staticmethod
-    def _stacked_cox_terms(members: list[RiskBasedLearner], X: pd.DataFrame, cache: dict):
-        """All members at once (BootstrapBenefit's fast path): log risks (M, 2, n) and each
-        member's Breslow baseline (shared by both arms). Same numbers as ``predict_survival``.
+    @classmethod
+    def stacked_cox_terms(cls, members: list[RiskBasedLearner], X: pd.DataFrame, cache: dict
+                          ) -> tuple[np.ndarray, list]:
+        """All members at once (models.base.StackableCoxMembers, BootstrapBenefit's
+        fast path): log risks (M, 2, n) and each member's
+        Breslow baseline (shared by both arms). Same numbers as ``predict_survival``.
         """
         Xa = members[0]._as_array(X)
         log_risk = np.stack([np.stack(m._log_risks(m._prognostic_index(Xa))) for m in members])

@@ -92,10 +92,12 @@ class SLearner(PointBenefitEstimator):
             state.setdefault("baseline_hazard", "breslow")
         super().__setstate__(state)
 
-    @staticmethod
-    def _stacked_cox_terms(members: list[SLearner], X: pd.DataFrame, cache: dict):
-        """All members at once (BootstrapBenefit's fast path): log risks (M, 2, n) and each
-        member's baseline per arm. Same margins as ``predict_survival`` member by member.
+    @classmethod
+    def stacked_cox_terms(cls, members: list[SLearner], X: pd.DataFrame, cache: dict
+                          ) -> tuple[np.ndarray, list]:
+        """All members at once (models.base.StackableCoxMembers, BootstrapBenefit's
+        fast path): log risks (M, 2, n) and each member's
+        baseline per arm. Same margins as ``predict_survival`` member by member.
         """
         if "forest" not in cache:
             cache["forest"] = CompiledForest([m.fits_[0].booster for m in members])

@@ -62,10 +62,12 @@ class TLearner(PointBenefitEstimator):
         Xa = self._check_predict_X(X).to_numpy()
         return self.models_[0].survival(Xa, times), self.models_[1].survival(Xa, times)
 
-    @staticmethod
-    def _stacked_cox_terms(members: list[TLearner], X: pd.DataFrame, cache: dict):
-        """All members at once (BootstrapBenefit's fast path): log risks (M, 2, n) and each
-        member's baseline per arm. Same margins as ``predict_survival`` member by member.
+    @classmethod
+    def stacked_cox_terms(cls, members: list[TLearner], X: pd.DataFrame, cache: dict
+                          ) -> tuple[np.ndarray, list]:
+        """All members at once (models.base.StackableCoxMembers, BootstrapBenefit's
+        fast path): log risks (M, 2, n) and each member's
+        baseline per arm. Same margins as ``predict_survival`` member by member.
         """
         if "forest" not in cache:
             cache["forest"] = CompiledForest(

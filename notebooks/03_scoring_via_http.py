@@ -107,7 +107,7 @@ pd.DataFrame(chosen["drivers"])
 import numpy as np
 
 raw = loaded.bundle.raw_from_records(records)
-local = loaded.bundle.predict_frame(loaded.bundle.features_for(raw))
+local = loaded.bundle.predict(loaded.bundle.features_for(raw)).to_frame()
 for p in body["predictions"]:
     for k, b in p["benefit"].items():
         np.testing.assert_allclose(

@@ -92,12 +92,13 @@ def predictions(loaded: LoadedModel, cohort_path, **read) -> tuple[object, pd.Da
                                                                     pd.DataFrame]:
     """(trial, X, table): the cohort read as ``abscopal evaluate`` reads it (``read``: column
     mapping and time unit), the model's features, and PREDICTION_COLUMNS per patient."""
+    from training.bundle import NO_CURVES
     from training.data import read_trial
 
     bundle = loaded.bundle
     trial = read_trial(cohort_path, endpoint=bundle.training.get("endpoint", "pfs"), **read)
     X = trial.available.reindex(columns=bundle.feature_names)
-    return trial, X, bundle.predict_frame(X)
+    return trial, X, bundle.predict(X, times=NO_CURVES).to_frame()
 
 
 def read_truth(cohort_dir) -> pd.DataFrame:

@@ -100,7 +100,6 @@ class Predictor:
         ``curve_bands`` adds each curve's pointwise interval: asked for by the page (one
         patient), not by default, since it adds ~60 % to a large batch's body and ~10 ms of
         work per 1,000 patients (docs/benchmarks.md, "Curve intervals")."""
-        score = self.bundle.predict_with_bands if curve_bands else self._without_bands
         records = [p.to_record() for p in patients]
         bundle = self.bundle
         try:
@@ -116,28 +115,28 @@ class Predictor:
             # the ensemble's numeric work runs outside the GIL: build the drivers and warnings
             # (mostly Python) on this thread meanwhile
             with ThreadPoolExecutor(1) as pool:
-                model = pool.submit(score, X)
+                model = pool.submit(bundle.predict, X, bands=curve_bands)
                 drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
                 notes = bundle.prediction_warnings(X)
-                columns, months, s_ici, s_rt, bands = model.result()
+                prediction = model.result()
         else:
-            columns, months, s_ici, s_rt, bands = score(X)
+            prediction = bundle.predict(X, bands=curve_bands)
             drivers = bundle.drivers(X, top_k=TOP_DRIVERS)
             notes = bundle.prediction_warnings(X)
         # Curves stay numpy rows: orjson writes them (``dumps``) without a Python float per
         # value (~20 ms less per 1,000 patients than ``.tolist()``); NaN becomes null.
-        months_row = np.asarray(months, dtype=float)
-        s_ici, s_rt = np.round(s_ici, 6), np.round(s_rt, 6)
+        months_row = prediction.months
+        s_ici = np.round(prediction.survival_ici, 6)
+        s_rt = np.round(prediction.survival_rt_ici, 6)
         # rounding is monotone: a band that contains its curve still does
-        band = {} if bands is None else {
+        band = {} if prediction.bands is None else {
             name: (None if values is None else np.round(values, 6))
-            for name, values in bands._asdict().items()}
+            for name, values in prediction.bands._asdict().items()}
         no_band = [None] * len(s_ici)
         benefit = {k: [{"estimate": e, "lower": lo, "upper": hi} for e, lo, hi in _floats(
-            np.column_stack([columns[k], columns[f"{k}_lower"], columns[f"{k}_upper"]]))]
-            for k in ESTIMANDS}
-        p_benefit = _floats(columns["probability_of_benefit"])
-        recommendation = columns["recommendation"].tolist()
+            np.column_stack(prediction.interval(k)))] for k in ESTIMANDS}
+        p_benefit = _floats(prediction.probability_of_benefit)
+        recommendation = prediction.recommendation.tolist()
         predictions = []
         for i, pid in enumerate(X.index.tolist()):
             predictions.append({
@@ -152,9 +151,6 @@ class Predictor:
                 "warnings": notes[i],
             })
         return {"predictions": predictions, "model": self.model_info}
-
-    def _without_bands(self, X) -> tuple:
-        return (*self.bundle.predict_with_curves(X), None)
 
 
 def dumps(document: dict) -> bytes:

@@ -11,7 +11,8 @@ import pandas as pd
 import xgboost as xgb
 
 from features.manifest import PIPELINE_VERSION
-from models.base import PREDICTION_COLUMNS, SURVIVAL_GRID_MONTHS, CurveBands
+from models.base import SURVIVAL_GRID_MONTHS, CurveBands
+from models.prediction import Prediction
 from models.tree_shap import TreeExplainer
 from training.artifacts import ModelIntegrityError
 from training.prognosis_bundle import PROGNOSIS_FEATURE, prognosis_feature
@@ -21,6 +22,7 @@ class FeaturePipelineMismatch(ModelIntegrityError):
     """The model was trained on features of another feature-pipeline version."""
 
 
+NO_CURVES = np.array([])  # ``predict(X, times=NO_CURVES)``: the estimands only
 SURROGATE_PARAMS = {"max_depth": 3, "eta": 0.1, "subsample": 0.8, "nthread": 1, "seed": 0}
 
 
@@ -150,113 +152,58 @@ class ModelBundle:
         return [n for n, i in self.feature_info.items() if i["group"] == "clinical (as given)"]
 
     # --- predictions ---------------------------------------------------------------------------
+    def predict(self, X: pd.DataFrame, times: np.ndarray | None = None,
+                bands: bool = False) -> Prediction:
+        """THE prediction of this model for the features ``X`` (``features_for``): both arms'
+        curves on ``times`` (default SURVIVAL_GRID_MONTHS, the served grid; empty for none),
+        every estimand with its interval at ``1 - alpha``, P(benefit), the recommendation and,
+        with ``bands``, both arms' pointwise bands at that level from the same sampling
+        distribution. What the server, the pyfunc, ``abscopal predict`` and the notebooks read.
+
+        Three paths: the trial's effect on a real-world ICI-alone baseline (``real_world``,
+        models.transport: per bootstrap member, or per draw of the average effect; no band for
+        the baseline itself), the trial's average effect for everyone (``serves_average``:
+        Kaplan-Meier curves with their exponential-Greenwood band), or the bootstrap
+        ensemble's individual effects (one pass over its members, the bands their percentiles).
+        """
+        months = SURVIVAL_GRID_MONTHS if times is None else np.asarray(times, dtype=float)
+        if self.real_world:
+            columns, s0, s1, band = self._transported(X, months, bands=bands)
+        elif self.serves_average:
+            columns = self.average.benefit_columns(len(X))
+            s0, s1 = self.average.predict_survival(len(X), months)
+            band = self.average.survival_band(len(X), months) if bands else None
+        else:
+            return self.estimator.predict(X, months, alpha=self.alpha, bands=bands)
+        return Prediction.from_columns(X.index, months, columns, s0, s1, band)
+
     def served_gain(self, X: pd.DataFrame, estimand: str) -> np.ndarray:
         """The gain this model serves (the average when the gate did not pass): what selection,
         promotion and evaluation judge."""
         if self.real_world:
-            return self.transported(X, np.array([]))[0][estimand]
+            return self._transported(X, np.array([]))[0][estimand]
         if self.serves_average:
             return np.full(len(X), self.average.columns_[estimand])
         return np.asarray(self.estimator.effect(X, estimand=estimand), dtype=float)
 
-    def transported(self, X: pd.DataFrame, times: np.ndarray, bands: bool = False
-                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, CurveBands | None]:
+    def _transported(self, X: pd.DataFrame, times: np.ndarray, bands: bool = False
+                     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, CurveBands | None]:
         """PREDICTION_COLUMNS and curves on ``times`` with the real-world ICI-alone baseline and
         the trial's relative effect on top (models.transport): per bootstrap member when
         individual effects are served, per bootstrap draw of the two Kaplan-Meier curves when the
         trial's average effect is; with ``bands``, the RT curve's band over those draws."""
         from models.base import BENEFIT_GRID_MONTHS
-        from models.transport import hazard_ratio_curve, transported_benefit
+        from models.transport import transported_benefit
 
         grid = np.concatenate([BENEFIT_GRID_MONTHS, [6.0, 12.0], np.asarray(times, float)])
         model = self.prognosis.models[self.training.get("endpoint", "pfs")]
         base = model.survival_from_log_risk(X[PROGNOSIS_FEATURE].to_numpy(float), grid)
         if self.serves_average:
             ratios = self.average.ratio_draws(grid)
-        elif self.estimator._stackable():
-            ratios = self._stacked_ratios(X, grid)
         else:
-            ratios = np.stack([hazard_ratio_curve(*m.predict_survival(X, grid))
-                               for m in self.estimator.members_])
+            ratios = self.estimator.hazard_ratio_draws(X, grid)
         return transported_benefit(base, ratios, self.alpha, self.estimator._rule(),
                                    individual=not self.serves_average, bands=bands)
-
-    def _stacked_ratios(self, X: pd.DataFrame, grid: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
-        """Hazard-ratio curves of Cox-type members without their curves: for S = exp(-H0 e^f),
-        H_rt / H_ici = e^(f_rt - f_ici) H0_rt(t) / H0_ici(t) (the ensemble's fast path terms;
-        equal to ``hazard_ratio_curve`` of the members' curves where H0_ici > 0)."""
-        from models.transport import TINY_HAZARD
-
-        estimator = self.estimator
-        cache = estimator._stack_cache()
-        log_risk, baselines = type(estimator.members_[0])._stacked_cox_terms(
-            estimator.members_, X, cache["terms"])
-        h = -estimator._baseline_terms(baselines, grid, cache)[:, :, 2:]  # (M, 2, G)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            curve = np.where(h[:, 0] > TINY_HAZARD, h[:, 1] / h[:, 0], np.nan)  # (M, G)
-        scale = np.exp(np.asarray(log_risk, float)[:, 1] - np.asarray(log_risk, float)[:, 0])
-        return scale, curve  # r = scale x curve, NaN (no hazard yet) = 1: models.transport
-
-    def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """PREDICTION_COLUMNS per patient (index = patient_id)."""
-        if self.real_world:
-            return pd.DataFrame(self.transported(X, np.array([]))[0], index=X.index,
-                                columns=PREDICTION_COLUMNS)
-        if self.serves_average:
-            return pd.DataFrame(self.average.benefit_columns(len(X)), index=X.index,
-                                columns=PREDICTION_COLUMNS)
-        out = self.estimator.predict_benefit(X, alpha=self.alpha)
-        return out[PREDICTION_COLUMNS]
-
-    def survival_curves(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.real_world:
-            return SURVIVAL_GRID_MONTHS, *self.transported(X, SURVIVAL_GRID_MONTHS)[1:3]
-        if self.serves_average:
-            return SURVIVAL_GRID_MONTHS, *self.average.predict_survival(len(X),
-                                                                        SURVIVAL_GRID_MONTHS)
-        s0, s1 = self.estimator.predict_survival(X, SURVIVAL_GRID_MONTHS)
-        return SURVIVAL_GRID_MONTHS, s0, s1
-
-    def predict_with_curves(
-        self, X: pd.DataFrame
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-        """``predict_frame`` as {column: array} and ``survival_curves`` together:
-        (columns, months, S_ici, S_rt_ici).
-
-        A bootstrap ensemble does both in one pass over its members, without building a frame
-        (what the server calls per request); other estimators fall back to the two separate
-        calls. Values are identical.
-        """
-        if self.real_world:
-            columns, s0, s1, _ = self.transported(X, SURVIVAL_GRID_MONTHS)
-            return columns, SURVIVAL_GRID_MONTHS, s0, s1
-        both = getattr(self.estimator, "benefit_columns", None)
-        if both is None or self.serves_average:
-            table = self.predict_frame(X)
-            return ({c: table[c].to_numpy() for c in PREDICTION_COLUMNS},
-                    *self.survival_curves(X))
-        columns, s0, s1 = both(X, SURVIVAL_GRID_MONTHS, alpha=self.alpha)
-        return columns, SURVIVAL_GRID_MONTHS, s0, s1
-
-    def predict_with_bands(
-        self, X: pd.DataFrame
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, CurveBands]:
-        """``predict_with_curves`` plus both arms' pointwise bands on the months, at the level
-        of the gains' intervals and from the same sampling distribution: the bootstrap members'
-        percentiles (one pass with the rest), the exponential-Greenwood band of the Kaplan-Meier
-        curves when the trial's average effect is served, the draws of the trial's effect on the
-        real-world baseline (which itself has no band: models.transport). What the server and
-        the MLflow pyfunc return."""
-        if self.real_world:
-            columns, s0, s1, bands = self.transported(X, SURVIVAL_GRID_MONTHS, bands=True)
-            return columns, SURVIVAL_GRID_MONTHS, s0, s1, bands
-        if self.serves_average:
-            columns, months, s0, s1 = self.predict_with_curves(X)
-            return columns, months, s0, s1, self.average.survival_band(len(X), months)
-        columns, s0, s1, bands = self.estimator.benefit_columns_and_bands(
-            X, SURVIVAL_GRID_MONTHS, alpha=self.alpha)
-        return columns, SURVIVAL_GRID_MONTHS, s0, s1, bands
 
     def explainer(self) -> TreeExplainer:
         """Table-based exact TreeSHAP of the surrogate (built on first use, never pickled):
@@ -386,9 +333,10 @@ class ModelBundle:
     def predict_table(self, raw) -> pd.DataFrame:
         """One row per patient: ``patient_id``, PREDICTION_COLUMNS, then ``warnings`` (the
         response's warnings joined with "; "): the ``predict`` file, and the columns of the web
-        page's download (serving.card.api_facts)."""
+        page's download (serving.card.api_facts). ``predict`` without curves (the file has
+        none)."""
         X = self.features_for(raw)
-        table = self.predict_frame(X)
+        table = self.predict(X, times=NO_CURVES).to_frame()
         table.insert(0, "patient_id", X.index.to_numpy())
         table["warnings"] = ["; ".join(notes) for notes in self.prediction_warnings(X)]
         return table.reset_index(drop=True)

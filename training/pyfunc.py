@@ -34,7 +34,8 @@ class BenefitPyfunc(mlflow.pyfunc.PythonModel):
     Output: ``patient_id``, PREDICTION_COLUMNS, the survival curves under each arm on the
     0-24 month grid (``survival_ici``, ``survival_rt_ici``, lists aligned with ``months``) and
     their pointwise intervals at the gains' level (``survival_ici_lower`` ... ``_upper``; the ICI
-    ones None on a real-world baseline): ``ModelBundle.predict_with_bands``, as the server.
+    ones None on a real-world baseline): ``ModelBundle.predict(X, bands=True)``, one pass
+    over the model, as the server.
     """
 
     def __init__(self, bundle: ModelBundle):
@@ -48,13 +49,13 @@ class BenefitPyfunc(mlflow.pyfunc.PythonModel):
         ]
         raw = self.bundle.raw_from_records(records)
         X = self.bundle.features_for(raw)
-        columns, months, s0, s1, bands = self.bundle.predict_with_bands(X)
-        table = pd.DataFrame(columns, columns=PREDICTION_COLUMNS)
+        prediction = self.bundle.predict(X, bands=True)
+        table = prediction.to_frame().reset_index(drop=True)
         table.insert(0, "patient_id", X.index.to_numpy())
-        table["months"] = [list(map(float, months))] * len(table)
-        table["survival_ici"] = [list(map(float, row)) for row in s0]
-        table["survival_rt_ici"] = [list(map(float, row)) for row in s1]
-        for name, values in bands._asdict().items():
+        table["months"] = [list(map(float, prediction.months))] * len(table)
+        table["survival_ici"] = [list(map(float, row)) for row in prediction.survival_ici]
+        table["survival_rt_ici"] = [list(map(float, row)) for row in prediction.survival_rt_ici]
+        for name, values in prediction.bands._asdict().items():
             table[f"survival_{name}"] = ([None] * len(table) if values is None
                                          else [list(map(float, row)) for row in values])
         return table

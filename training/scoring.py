@@ -12,6 +12,7 @@ from cohorts import read_cohort
 from cohorts.io import TRUTH_FILE
 from common.atomic import atomic_path
 from models.recommend import RECOMMENDATIONS
+from training.bundle import NO_CURVES
 from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
 from training.loading import LoadedModel, load_model
 
@@ -57,8 +58,8 @@ def evaluate_cohort(
     psi = pseudo_outcomes(trial.Y, trial.T)[SELECTION_ESTIMAND]
     metrics["benefit_loss"] = benefit_loss(psi, bundle.served_gain(X, SELECTION_ESTIMAND))
     metrics["average_predicted_gain"] = average_predicted_gain(bundle.estimator, X, bundle.alpha)
-    table = bundle.predict_frame(X)
-    shares = table["recommendation"].value_counts(normalize=True)
+    recommended = bundle.predict(X, times=NO_CURVES).recommendation
+    shares = pd.Series(recommended).value_counts(normalize=True)
     metrics["recommendations"] = {r: float(shares.get(r, 0.0)) for r in RECOMMENDATIONS}
     metrics["model"] = {"uri": loaded.uri, "name": loaded.name, "version": loaded.version,
                         "run_id": loaded.run_id, "synthetic_training_data": bundle.synthetic}

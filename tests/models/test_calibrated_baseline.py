@@ -93,7 +93,7 @@ def test_stacked_s_ensemble_uses_each_arm_baseline(small_trial):
     stacked = model._member_draws_stacked(X.iloc[:30], times)
     for a, b in zip(loop[:2], stacked[:2], strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
-    _, baselines = SLearner._stacked_cox_terms(model.members_, X.iloc[:30], {})
+    _, baselines = SLearner.stacked_cox_terms(model.members_, X.iloc[:30], {})
     (k0, h0), (k1, h1) = baselines[0]
     assert not (len(k0) == len(k1) and np.allclose(h0, h1))
 

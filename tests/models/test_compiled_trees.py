@@ -112,7 +112,7 @@ def test_stacked_ensemble_equals_member_by_member(name, small_trial):
     np.testing.assert_allclose(s0, np.mean([c[0][:, k:] for c in reference], axis=0), atol=1e-6)
     np.testing.assert_allclose(s1, np.mean([c[1][:, k:] for c in reference], axis=0), atol=1e-6)
     # the fast path and the generic member loop give the same table
-    fast = model.predict_benefit(X.iloc[:40])
+    fast = model.predict(X.iloc[:40]).to_frame()
     loop = model._member_draws_loop(X.iloc[:40], np.array([6.0, 12.0]))
     stacked = model._member_draws_stacked(X.iloc[:40], np.array([6.0, 12.0]))
     for a, b in zip(loop[:2], stacked[:2], strict=True):
@@ -122,7 +122,7 @@ def test_stacked_ensemble_equals_member_by_member(name, small_trial):
         np.testing.assert_allclose(loop[2][e], stacked[2][e], rtol=0, atol=atol)
     np.testing.assert_allclose(fast["s_ici_12mo"], stacked[0][:, 1])
     # one patient and a batch agree row by row
-    one = model.predict_benefit(X.iloc[[7]])
+    one = model.predict(X.iloc[[7]]).to_frame()
     np.testing.assert_allclose(one.drop(columns="recommendation").to_numpy(float),
                                fast.iloc[[7]].drop(columns="recommendation").to_numpy(float),
                                atol=1e-12)

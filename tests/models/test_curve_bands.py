@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
@@ -50,7 +51,9 @@ def ensemble(request, small_trial):
 def test_ensemble_bands_are_the_members_percentiles(ensemble, small_trial):
     X = small_trial[2].iloc[:30]
     assert ensemble._stackable()  # the fast path (Cox terms of all members at once)
-    columns, s0, _, bands = ensemble.benefit_columns_and_bands(X, SURVIVAL_GRID_MONTHS, 0.1)
+    banded = ensemble.predict(X, alpha=0.1, bands=True)
+    bands = banded.bands
+    np.testing.assert_array_equal(banded.months, SURVIVAL_GRID_MONTHS)  # the default times
     (lo0, hi0), (lo1, hi1) = members_quantiles(ensemble, X, SURVIVAL_GRID_MONTHS, 0.1)
     for got, want in ((bands.ici_lower, lo0), (bands.ici_upper, hi0),
                       (bands.rt_ici_lower, lo1), (bands.rt_ici_upper, hi1)):
@@ -59,14 +62,15 @@ def test_ensemble_bands_are_the_members_percentiles(ensemble, small_trial):
     loop = ensemble._member_draws_loop(X, SURVIVAL_GRID_MONTHS, band_alpha=0.1)[3]
     np.testing.assert_allclose(loop, np.stack([[lo0, hi0], [lo1, hi1]]), rtol=0, atol=1e-12)
     # the rest of the answer is the one without bands
-    plain, p0, _ = ensemble.benefit_columns(X, SURVIVAL_GRID_MONTHS, 0.1)
-    np.testing.assert_array_equal(p0, s0)
-    np.testing.assert_array_equal(plain["pfs_gain_12mo_lower"], columns["pfs_gain_12mo_lower"])
+    plain = ensemble.predict(X, SURVIVAL_GRID_MONTHS, 0.1)
+    assert plain.bands is None
+    np.testing.assert_array_equal(plain.survival_ici, banded.survival_ici)
+    pd.testing.assert_frame_equal(plain.to_frame(), banded.to_frame(), check_exact=True)
 
 
 def test_ensemble_bands_are_ordered_monotone_and_in_range(ensemble, small_trial):
     X = small_trial[2].iloc[:60]
-    *_, bands = ensemble.benefit_columns_and_bands(X, SURVIVAL_GRID_MONTHS, 0.1)
+    bands = ensemble.predict(X, SURVIVAL_GRID_MONTHS, 0.1, bands=True).bands
     for lower, upper in ((bands.ici_lower, bands.ici_upper),
                          (bands.rt_ici_lower, bands.rt_ici_upper)):
         assert ((lower >= 0) & (upper <= 1)).all()
@@ -85,7 +89,8 @@ def test_band_narrows_as_members_agree(ensemble, small_trial):
     for agreeing in (0, 4, 8):
         model = copy.copy(ensemble)
         model.members_ = [ensemble.members_[0]] * agreeing + ensemble.members_[agreeing:]
-        _, s0, s1, bands = model.benefit_columns_and_bands(X, SURVIVAL_GRID_MONTHS, 0.1)
+        prediction = model.predict(X, SURVIVAL_GRID_MONTHS, 0.1, bands=True)
+        s0, s1, bands = prediction.survival_ici, prediction.survival_rt_ici, prediction.bands
         width[agreeing] = (bands.rt_ici_upper - bands.rt_ici_lower).mean()
     assert width[0] > width[4] > width[8] == 0.0
     np.testing.assert_allclose(bands.ici_lower, s0, rtol=0, atol=1e-15)

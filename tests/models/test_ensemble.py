@@ -12,9 +12,9 @@ def fitted(small_trial):
     return make_learner("s", n_bootstrap=10, n_jobs=1, random_state=3).fit(Y, T, X)
 
 
-def test_predict_benefit_columns_and_order(fitted, small_trial):
+def test_prediction_columns_and_order(fitted, small_trial):
     X = small_trial[2].iloc[:50].set_axis(np.arange(100, 150))
-    out = fitted.predict_benefit(X)
+    out = fitted.predict(X).to_frame()
     assert list(out.columns) == PREDICTION_COLUMNS
     assert (out.index == X.index).all()
     # the estimate is the members' mean and the interval their 90% percentile interval, widened
@@ -40,7 +40,6 @@ def test_predict_benefit_columns_and_order(fitted, small_trial):
     lo, hi = fitted.effect_interval(X, "pfs_gain_12mo")
     np.testing.assert_allclose(lo, out["pfs_gain_12mo_lower"])
     np.testing.assert_allclose(hi, out["pfs_gain_12mo_upper"])
-    np.testing.assert_allclose(fitted.probability_of_benefit(X), out["probability_of_benefit"])
     # alpha is honoured: the 50% interval is narrower than the 90% one for most patients
     lo50, hi50 = fitted.effect_interval(X, alpha=0.5)
     width90 = out["rmst_gain_12mo_upper"] - out["rmst_gain_12mo_lower"]
@@ -53,7 +52,7 @@ def test_null_effect_intervals_mostly_cover_zero(name, null_trial):
     # biased when averaged over patients (the lead measures coverage)
     Y, T, X, _ = null_trial
     model = make_learner(name, n_bootstrap=20, n_jobs=1, random_state=0).fit(Y, T, X)
-    out = model.predict_benefit(X)
+    out = model.predict(X).to_frame()
     covers = (out["rmst_gain_12mo_lower"] <= 0) & (out["rmst_gain_12mo_upper"] >= 0)
     assert covers.mean() > 0.9
     assert (out["recommendation"] == "add_rt").mean() < 0.1
@@ -64,7 +63,7 @@ def test_bootstrap_is_deterministic_across_worker_counts(small_trial):
     Y, T, X, _ = small_trial
     a = BootstrapBenefit(TLearner(), n_bootstrap=4, n_jobs=1, random_state=5).fit(Y, T, X)
     b = BootstrapBenefit(TLearner(), n_bootstrap=4, n_jobs=2, random_state=5).fit(Y, T, X)
-    pd.testing.assert_frame_equal(a.predict_benefit(X), b.predict_benefit(X))
+    pd.testing.assert_frame_equal(a.predict(X).to_frame(), b.predict(X).to_frame())
     c = BootstrapBenefit(TLearner(), n_bootstrap=4, n_jobs=1, random_state=6).fit(Y, T, X)
     assert not np.array_equal(a.effect(X), c.effect(X))
 

@@ -43,7 +43,8 @@ def test_bootstrap_members_on_cluster_equal_local(cluster, trial):
     with on_cluster(client=client):
         spread = make_learner("s", n_bootstrap=4, random_state=3).fit(data.Y, data.T, data.X)
     assert _tasks_done(client) > before
-    pd.testing.assert_frame_equal(spread.predict_benefit(data.X), local.predict_benefit(data.X),
+    pd.testing.assert_frame_equal(spread.predict(data.X).to_frame(),
+                                  local.predict(data.X).to_frame(),
                                   check_exact=True)
 
 

@@ -24,13 +24,14 @@ def test_a_72_patient_trial_serves_the_average_and_no_individual_recommendation(
     from features import raw_inputs_from_cohort
 
     X = bundle.features_for(raw_inputs_from_cohort(read_cohort(tmp_path / "new")))
-    table = bundle.predict_frame(X)
+    prediction = bundle.predict(X)
+    table = prediction.to_frame()
     assert (table["recommendation"] == "uncertain").mean() >= 0.9
     assert table["rmst_gain_12mo"].nunique() == 1  # one average effect for everyone
     ate = result.metrics["average_effect"]
     assert table["rmst_gain_12mo"].iloc[0] == pytest.approx(ate["rmst_difference"])
     assert bundle.drivers(X) == [[] for _ in range(len(X))]
-    months, s0, s1 = bundle.survival_curves(X)
+    months, s0, s1 = prediction.months, prediction.survival_ici, prediction.survival_rt_ici
     assert np.allclose(s0, s0[0]) and np.allclose(s1, s1[0])  # the arms' Kaplan-Meier curves
     assert s0.shape == (len(X), len(months))
     assert "average effect" in bundle.gate_note()

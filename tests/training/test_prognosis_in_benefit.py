@@ -65,7 +65,8 @@ def test_real_world_baseline_serves_the_prognosis_curve_with_the_trial_effect(tm
     records = [{"patient_id": "a", "tmb": 25.0, "albumin": 4.3, "nlr": 2.0},
                {"patient_id": "b", "tmb": 2.0, "albumin": 3.1, "nlr": 11.0}, {"patient_id": "c"}]
     X = bundle.features_for(bundle.raw_from_records(records))
-    columns, months, s_ici, _ = bundle.predict_with_curves(X)
+    prediction = bundle.predict(X)
+    columns, months, s_ici = prediction.columns(), prediction.months, prediction.survival_ici
     expected = bundle.prognosis.survival(X, "pfs", months)
     np.testing.assert_allclose(s_ici, expected, atol=1e-12)
     assert s_ici[0, 24] > s_ici[1, 24]  # better prognosis, better real-world curve
@@ -80,13 +81,13 @@ def test_real_world_baseline_serves_the_prognosis_curve_with_the_trial_effect(tm
 
     loop = np.stack([hazard_ratio_curve(*m.predict_survival(X, BENEFIT_GRID_MONTHS))
                      for m in bundle.estimator.members_])
-    scale, curve = bundle._stacked_ratios(X, BENEFIT_GRID_MONTHS)
+    scale, curve = bundle.estimator.hazard_ratio_draws(X, BENEFIT_GRID_MONTHS)
     stacked = np.nan_to_num(scale[:, :, None] * curve[:, None, :], nan=1.0)
     np.testing.assert_allclose(stacked, loop, rtol=1e-6)
     # the trial's effect (RT helps, most in cold tumours) carries over on average
     trial = pd.read_csv(cohort).drop(columns=["arm", "pfs_months", "pfs_event"])
     everyone = bundle.features_for(bundle.raw_from_records(trial.to_dict("records")))
-    assert bundle.predict_frame(everyone)["rmst_gain_12mo"].mean() > 0.5
+    assert bundle.predict(everyone).to_frame()["rmst_gain_12mo"].mean() > 0.5
     from serving.card import model_card
     from serving.predictor import Predictor
 
@@ -105,7 +106,7 @@ def test_average_effect_on_the_real_world_baseline_recommends_nothing(tmp_path, 
     assert bundle.serves_average
     X = bundle.features_for(bundle.raw_from_records([{"tmb": 25.0, "albumin": 4.3},
                                                      {"tmb": 2.0, "albumin": 3.1}]))
-    columns = bundle.predict_with_curves(X)[0]
+    columns = bundle.predict(X).columns()
     assert (columns["recommendation"] == "uncertain").all()
     assert columns["rmst_gain_12mo"][0] != columns["rmst_gain_12mo"][1]  # absolute gain: risk
     assert (columns["rmst_gain_12mo_lower"] < columns["rmst_gain_12mo_upper"]).all()
