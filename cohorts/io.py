@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cohorts.contract import near_miss_message
 from cohorts.errors import CohortFormatError, Problem
 from cohorts.meta import CohortMeta
 from cohorts.schema import (
@@ -174,14 +175,18 @@ def check_column_names(
     sources = {dst: src for src, dst in (renamed or {}).items()}
     absent = sorted(set(ignore) - set(columns) - set(renamed or {}))
     problems = [Problem(name, "column named by --ignore-column is missing") for name in absent]
+    near_misses = []
     for column in map(str, columns):
         if column in chosen or column in ignore or sources.get(column) in ignore:
             continue
         likely = likely_field(column, KNOWN_COLUMNS)
-        if likely is not None:
-            problems.append(Problem(column, f"unknown column; did you mean {likely!r}? Rename it, "
-                                            f"or pass --ignore-column {column} to carry it "
-                                            "unread"))
+        if likely is not None:  # the message of a record and of a request (cohorts.contract)
+            near_misses.append(Problem(column, near_miss_message(likely)))
+    if near_misses:
+        names = ", ".join(p.column for p in near_misses)
+        problems += [Problem(None, f"rename the column(s) {names}, or pass --ignore-column NAME "
+                                   f"to carry one unread (--ignore-column "
+                                   f"{near_misses[0].column})"), *near_misses]
     if problems:
         raise CohortFormatError(path, problems)
 

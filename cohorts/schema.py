@@ -1,74 +1,50 @@
 """pandera schemas for every file of a cohort directory: defined once, imported everywhere.
 
-The vocabulary (column names, codes, units) is documented in docs/cohort-format.md.
+The patient fields of clinical.csv (names, ranges, vocabularies) are not written here: they come
+from the one input contract, cohorts/contract.py, which the serving request and the record reader
+are built from too; so are the messages of offending cells. docs/cohort-format.md documents them.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 
 import pandas as pd
 import pandera.pandas as pa
 
+from cohorts import contract
+from cohorts.contract import (  # noqa: F401  (importers read the vocabulary from here)
+    BASELINE_FIELDS,
+    BEST_RESPONSES,
+    HISTOLOGIES,
+    MAF_VARIANT_CLASSIFICATIONS,
+    NEAR_MISS_CUTOFF,
+    SEXES,
+    SMOKING_STATUSES,
+)
 from cohorts.errors import CohortFormatError, Problem
 
 ARMS = {0: "ICI alone", 1: "RT then ICI"}
-SEXES = ["F", "M"]
-HISTOLOGIES = ["adenocarcinoma", "squamous", "other"]
-SMOKING_STATUSES = ["never", "former", "current"]
-BEST_RESPONSES = ["CR", "PR", "SD", "PD"]
 TIMEPOINTS = ["baseline", "on_treatment"]
-# Gene flags, then the Wnt/beta-catenin pathway flag (any gene of cohorts.genesets.WNT_PATHWAY):
-# each is also derived from a MAF or a request's mutation list, which then takes precedence.
-MUTATION_FLAGS = ["stk11_mut", "keap1_mut", "egfr_mut", "kras_mut", "tp53_mut", "wnt_mut"]
 
-# Baseline columns a patient may carry in clinical.csv (and in a serving request).
-NUMERIC_BASELINE = {
-    "age": (18, 110),
-    "ecog": (0, 4),
-    "pack_years": (0, 300),
-    "pdl1_tps": (0, 100),
-    "tmb": (0, 1000),
-    "nlr": (0, 500),
-    "ldh": (0, 20000),
-    "albumin": (0.5, 7.0),
-    "prior_lines": (0, 20),
-}
+# The patient fields, from the contract's table (cohorts/contract.py): the columns a patient may
+# carry in clinical.csv and in a serving request, with their ranges and vocabularies.
+NUMERIC_BASELINE = {s.name: s.range for s in BASELINE_FIELDS if s.kind == "number"}
 # Counts and grades: whole numbers (an ECOG of 2.5 or 1.7 prior lines is a data error).
-INTEGER_BASELINE = ("ecog", "prior_lines")
-CATEGORICAL_BASELINE = {
-    "sex": SEXES,
-    "histology": HISTOLOGIES,
-    "smoking_status": SMOKING_STATUSES,
-}
+INTEGER_BASELINE = tuple(s.name for s in BASELINE_FIELDS if s.whole)
+CATEGORICAL_BASELINE = {s.name: list(s.values) for s in BASELINE_FIELDS if s.kind == "category"}
+MUTATION_FLAGS = [s.name for s in BASELINE_FIELDS if s.kind == "flag"]
 BASELINE_COLUMNS = [*NUMERIC_BASELINE, *CATEGORICAL_BASELINE, *MUTATION_FLAGS]
 OUTCOME_COLUMNS = ["pfs_months", "pfs_event", "os_months", "os_event", "best_response"]
 # Every column name the format gives a meaning to: a column whose name is close to one of these
-# (``pdl1_tsp``) is a likely misspelling, refused as the HTTP API refuses an unknown field.
+# (``pdl1_tsp``) is a likely misspelling, refused as the HTTP API refuses it.
 KNOWN_COLUMNS = ["patient_id", "arm", *OUTCOME_COLUMNS, *BASELINE_COLUMNS]
-NEAR_MISS_CUTOFF = 0.8  # difflib ratio: pdl1_tsp/pdl1_tps 0.88; ACTG 320's columns all < 0.6
 
 
 def likely_field(column: str, known: list[str] | None = None) -> str | None:
     """The known column ``column`` is probably a misspelling of (case-insensitive), or None."""
-    known = KNOWN_COLUMNS if known is None else known
-    if column in known:
-        return None
-    lowered = {name.lower(): name for name in known}
-    if column.lower() in lowered:
-        return lowered[column.lower()]
-    match = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=NEAR_MISS_CUTOFF)
-    return lowered[match[0]] if match else None
+    return contract.likely_field(column, KNOWN_COLUMNS if known is None else known)
 
-# Variant classifications of the MAF specification (GDC / TCGA MAF).
-MAF_VARIANT_CLASSIFICATIONS = [
-    "Frame_Shift_Del", "Frame_Shift_Ins", "In_Frame_Del", "In_Frame_Ins", "Missense_Mutation",
-    "Nonsense_Mutation", "Silent", "Splice_Site", "Translation_Start_Site", "Nonstop_Mutation",
-    "3'UTR", "3'Flank", "5'UTR", "5'Flank", "IGR", "Intron", "RNA", "Targeted_Region",
-    "Splice_Region", "De_novo_Start_InFrame", "De_novo_Start_OutOfFrame", "Start_Codon_SNP",
-    "Start_Codon_Del", "Start_Codon_Ins", "Stop_Codon_Del", "Stop_Codon_Ins", "Unknown",
-]
 
 # Variant classifications that count as nonsynonymous coding mutations (for TMB and gene flags;
 # the simulator writes TMB with the same set): the default "nonSyn" set of maftools (Mayakonda et
@@ -90,6 +66,16 @@ def _binary(name: str, *, required: bool = False, nullable: bool = True) -> pa.C
     )
 
 
+def _baseline_column(spec: contract.FieldSpec) -> pa.Column:
+    """The pandera column of one patient field of the contract (optional, nullable)."""
+    if spec.kind == "flag":
+        return _binary(spec.name)
+    if spec.kind == "category":
+        return pa.Column(str, pa.Check.isin(list(spec.values)), required=False, nullable=True)
+    checks = [pa.Check.in_range(*spec.range), *([_WHOLE_NUMBER] if spec.whole else [])]
+    return pa.Column(float, checks, required=False, nullable=True, coerce=True)
+
+
 CLINICAL_SCHEMA = pa.DataFrameSchema(
     {
         "patient_id": pa.Column(str, pa.Check.str_length(min_value=1), unique=True, coerce=True),
@@ -101,20 +87,7 @@ CLINICAL_SCHEMA = pa.DataFrameSchema(
         "best_response": pa.Column(
             str, pa.Check.isin(BEST_RESPONSES), required=False, nullable=True
         ),
-        **{
-            name: pa.Column(
-                float,
-                [pa.Check.in_range(lo, hi),
-                 *([_WHOLE_NUMBER] if name in INTEGER_BASELINE else [])],
-                required=False, nullable=True, coerce=True,
-            )
-            for name, (lo, hi) in NUMERIC_BASELINE.items()
-        },
-        **{
-            name: pa.Column(str, pa.Check.isin(values), required=False, nullable=True)
-            for name, values in CATEGORICAL_BASELINE.items()
-        },
-        **{name: _binary(name) for name in MUTATION_FLAGS},
+        **{spec.name: _baseline_column(spec) for spec in BASELINE_FIELDS},
     },
     strict=False,  # extra columns are allowed: training maps them with --features
     name="clinical.csv",
@@ -217,6 +190,9 @@ def _problems(cases: pd.DataFrame, header_lines: int) -> list[Problem]:
             message, value = "a value is required", None
         else:
             message = f"expected {check}"
+        if line is not None and column in contract.FIELD and column != "patient_id":
+            # an offending cell of a patient field: the contract's message, as in a request
+            message = contract.value_message(column, value) or message
         problems.setdefault((line, column), Problem(column, message, line, value))
     # A check that crashed on a column with wrongly typed cells repeats the dtype problem.
     kept = [

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import orjson
 
+from cohorts.contract import json_path  # noqa: F401  (the API's paths: one helper, in cohorts)
 from features import FeatureWarning, RecordError
 from models.base import ESTIMANDS
 from serving.card import model_card, notice
@@ -53,17 +54,6 @@ def error_document(problems: list[tuple[str, str]], error: str = "invalid reques
     if more:
         document["more_problems"] = more
     return document
-
-
-def json_path(loc: tuple | list, root: str = "") -> str:
-    """pydantic ``loc`` ("patients", 0, "age") -> JSON path ``patients[0].age``."""
-    path = root
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "body"
 
 
 class Predictor:

@@ -1,135 +1,37 @@
-"""The HTTP contract of ``POST /predict``: pydantic models built FROM cohorts.schema.
+"""The HTTP contract of ``POST /predict``: the request patient is the one input contract,
+cohorts/contract.py, plus the server-only ``as_given`` hook.
 
-The baseline fields, their ranges and their vocabularies are defined once (cohorts/schema.py,
-the clinical.csv contract) and turned into request fields here, so a value the cohort format
-refuses is refused over HTTP with the same bounds. Every field is optional: missing values are
-imputed by the model and flagged in the response ``warnings``.
+The patient fields, their ranges, vocabularies and documentation (so the OpenAPI document and
+the web page's form), and the ``Mutation`` model are defined once there, and clinical.csv and
+``features.raw_inputs_from_records`` check the same rules with the same messages. Every field is
+optional: missing values are imputed by the model and flagged in the response ``warnings``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    create_model,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from cohorts.schema import (
-    CATEGORICAL_BASELINE,
-    MAF_VARIANT_CLASSIFICATIONS,
-    MUTATION_FLAGS,
-    NUMERIC_BASELINE,
+from cohorts.contract import (  # noqa: F401  (the request's vocabulary, importable from here)
+    FIELD,
+    MAX_GENES,
+    MAX_MUTATIONS,
+    Mutation,
+    Number,
+    PatientRecord,
+    TPMValue,
 )
 from common.settings import get_settings
 
-# Numbers must be JSON numbers (no "12" strings, no booleans, no NaN/Infinity).
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-TPMValue = Annotated[Number, Field(ge=0)]
 MAX_PATIENTS = get_settings().max_patients_per_request
-MAX_GENES = 60_000  # more than every human gene symbol: a bound, not a vocabulary
-MAX_MUTATIONS = 10_000  # per patient; hypermutated tumours reach a few thousand calls
 
-
-class Mutation(BaseModel):
-    """One somatic call, as in a MAF row (Hugo_Symbol, Variant_Classification)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    gene: Annotated[str, Field(min_length=1, max_length=64, strict=True,
-                               description="HGNC gene symbol (MAF Hugo_Symbol)",
-                               examples=["STK11"])]
-    variant_classification: Annotated[
-        Literal[tuple(MAF_VARIANT_CLASSIFICATIONS)],  # type: ignore[valid-type]
-        Field(description="MAF Variant_Classification; the nonsynonymous classes count for TMB "
-                          "and the gene flags (docs/features.md)",
-              examples=["Nonsense_Mutation"])]
-
-
-# What each patient field means, for people: (label, group, unit, explanation, example). The
-# OpenAPI document (/docs) and the web page's form (/) are built from these; ranges and
-# vocabularies come from cohorts/schema.py. Groups: clinical, biomarkers, mutations, blood markers.
-def _mutation_doc(gene: str, example: int) -> tuple[str, str, str, str, object]:
-    return (f"{gene} mutation", "mutations", "0/1",
-            f"1 if {gene} carries a pathogenic (nonsynonymous) mutation, 0 if not; taken from "
-            "`mutations` instead when that list is sent.", example)
-
-
+# What each patient field means, for people: (label, group, unit, explanation, example), from
+# the contract's table (the OpenAPI document and the page's form show them).
 FIELD_DOCS: dict[str, tuple[str, str, str, str, object]] = {
-    "patient_id": ("Patient ID", "clinical", "",
-                   "Your identifier for the patient, echoed in the response (default "
-                   "patient-<n>). Never a name or a record number.", "P1"),
-    "age": ("Age", "clinical", "years", "Age at the start of treatment.", 64),
-    "sex": ("Sex", "clinical", "", "Sex as recorded at enrolment.", "F"),
-    "ecog": ("ECOG performance status", "clinical", "grade",
-             "0 fully active, 1 restricted in strenuous activity, 2 ambulatory, 3 limited "
-             "self-care, 4 bedbound.", 1),
-    "histology": ("Histology", "clinical", "", "Histology of the NSCLC.", "adenocarcinoma"),
-    "smoking_status": ("Smoking status", "clinical", "", "Tobacco smoking history.", "former"),
-    "pack_years": ("Pack-years", "clinical", "pack-years",
-                   "Cumulative tobacco exposure: packs a day times years smoked.", 30),
-    "prior_lines": ("Prior lines of therapy", "clinical", "lines",
-                    "Prior systemic therapy lines for advanced disease.", 1),
-    "pdl1_tps": ("PD-L1 TPS", "biomarkers", "%",
-                 "PD-L1 tumour proportion score (22C3 assay) in PERCENT: send 50 for 50 %, not "
-                 "0.5. A request whose pdl1_tps values are all <= 1, one of them fractional, "
-                 "gets a warning (fractions sent?).", 0),
-    "tmb": ("TMB", "biomarkers", "mut/Mb",
-            "Tumour mutational burden: nonsynonymous mutations per megabase; computed from "
-            "`mutations` instead when that list is sent.", 4.2),
-    **{f"{g.lower()}_mut": _mutation_doc(g, int(g in ("STK11", "TP53")))
-       for g in ("STK11", "KEAP1", "EGFR", "KRAS", "TP53")},
-    "wnt_mut": ("Wnt pathway mutation", "mutations", "0/1",
-                "1 if a Wnt/beta-catenin pathway gene (CTNNB1, APC, AXIN1, AXIN2, RNF43, ZNRF3, "
-                "TCF7L2, LRP5, LRP6) carries a pathogenic (nonsynonymous) mutation, 0 if none; "
-                "taken from `mutations` instead when that list is sent.", 0),
-    "nlr": ("NLR", "blood markers", "ratio",
-            "Neutrophil-to-lymphocyte ratio in peripheral blood before treatment.", 3.1),
-    "ldh": ("LDH", "blood markers", "U/L", "Serum lactate dehydrogenase before treatment.", 220),
-    "albumin": ("Albumin", "blood markers", "g/dL", "Serum albumin before treatment.", 3.9),
+    name: (spec.label, spec.group, spec.unit, spec.explanation, spec.example)
+    for name, spec in FIELD.items()
 }
-
-
-def _doc(name: str, range_text: str = "") -> dict:
-    """pydantic Field arguments that document one patient field in the OpenAPI schema."""
-    label, group, unit, text, example = FIELD_DOCS[name]
-    return {"title": label, "description": f"{text}{range_text} Optional: imputed when missing.",
-            "examples": [example],
-            # OpenAPI 3.0 (what BentoML writes) reads the singular ``example``
-            "json_schema_extra": {"x-group": group, "x-unit": unit, "example": example}}
-
-
-def _numeric(name: str, lo: float, hi: float):
-    unit = FIELD_DOCS[name][2]
-    doc = _doc(name, f" Range {lo:g}-{hi:g}{' ' + unit if unit else ''}.")
-    return Annotated[Number | None, Field(default=None, ge=lo, le=hi, **doc)]
-
-
-def _bool_to_int(value):
-    return int(value) if isinstance(value, bool) else value
-
-
-def _flag(name: str):
-    # 0/1 as in clinical.csv; JSON booleans are accepted too.
-    return Annotated[Literal[0, 1] | None, BeforeValidator(_bool_to_int), Field(**_doc(name))]
-
-
-PatientBase = create_model(
-    "PatientBase",
-    __config__=ConfigDict(extra="forbid"),
-    patient_id=(Annotated[str | None, Field(min_length=1, max_length=128, strict=True,
-                                            **_doc("patient_id"))], None),
-    **{name: (_numeric(name, lo, hi), None) for name, (lo, hi) in NUMERIC_BASELINE.items()},
-    **{name: (Annotated[Literal[tuple(values)] | None,  # type: ignore[valid-type]
-                        Field(**_doc(name, f" One of {', '.join(values)}."))], None)
-       for name, values in CATEGORICAL_BASELINE.items()},
-    **{name: (_flag(name), None) for name in MUTATION_FLAGS},
-)
 
 
 # Numeric fields the loaded model was trained on "as given" (a trial's own clinical columns, e.g.
@@ -143,8 +45,9 @@ def allow_as_given(names) -> None:
     _AS_GIVEN.update(names)
 
 
-class Patient(PatientBase):  # type: ignore[misc, valid-type]
-    """Baseline fields of clinical.csv (all optional) plus optional raw modalities."""
+class Patient(PatientRecord):
+    """The contract's patient (cohorts.contract.PatientRecord) plus the fields the served model
+    uses as given: a hook of the server, whose model is known only once loaded."""
 
     as_given: Annotated[
         dict[str, Number] | None,
@@ -161,27 +64,6 @@ class Patient(PatientBase):  # type: ignore[misc, valid-type]
             given = {**(data.get("as_given") or {}), **{k: data[k] for k in moved}}
             data = {k: v for k, v in data.items() if k not in moved} | {"as_given": given}
         return data
-
-    expression: Annotated[
-        dict[str, TPMValue] | None,
-        Field(max_length=MAX_GENES, title="RNA expression",
-              description="{HGNC gene symbol: TPM (>= 0)} of one baseline tumour sample; the "
-                          "immune signatures are computed from it (GET /model lists the genes "
-                          "read; others are ignored). Optional: signatures imputed without it.",
-              examples=[{"CD8A": 35.2, "GZMB": 12.0, "IFNG": 3.1}],
-              json_schema_extra={"x-group": "raw files", "x-unit": "TPM",
-                                 "example": {"CD8A": 35.2, "GZMB": 12.0, "IFNG": 3.1}}),
-    ] = None
-    mutations: Annotated[
-        list[Mutation] | None,
-        Field(max_length=MAX_MUTATIONS, title="Somatic mutation calls",
-              description="MAF rows of the tumour (gene, variant classification); when sent, "
-                          "TMB (with the model's panel size) and the gene flags come from "
-                          "them. An empty list means sequenced, nothing found.",
-              examples=[[{"gene": "STK11", "variant_classification": "Nonsense_Mutation"}]],
-              json_schema_extra={"x-group": "raw files", "x-unit": "", "example": [
-                  {"gene": "STK11", "variant_classification": "Nonsense_Mutation"}]}),
-    ] = None
 
     def to_record(self) -> dict:
         """The plain record ``features.raw_inputs_from_records`` reads (unset fields left out)."""

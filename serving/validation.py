@@ -19,7 +19,9 @@ from operator import ge, itemgetter
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from serving.predictor import MAX_PROBLEMS, clip, json_path
+from cohorts.contract import ERROR_OPTIONS as _ERRORS
+from cohorts.contract import error_problems, json_path, unknown_field_message
+from serving.predictor import MAX_PROBLEMS, clip
 from serving.schemas import (
     _AS_GIVEN,
     MAX_GENES,
@@ -36,7 +38,6 @@ _PATIENT_FIELDS = frozenset(Patient.model_fields)
 _MUTATION_FIELDS = frozenset(Mutation.model_fields)
 _VOCABULARY = frozenset(Mutation.model_fields["variant_classification"].annotation.__args__)
 _TPM = TypeAdapter(TPMValue)
-_ERRORS = {"include_url": False, "include_input": False, "include_context": False}
 
 
 class Problems:
@@ -64,12 +65,14 @@ class Problems:
     def __len__(self) -> int:
         return len(self.items) + self.more
 
-    def extend_from(self, exc: ValidationError, root: tuple) -> None:
+    def extend_from(self, exc: ValidationError, root: tuple, known=_PATIENT_FIELDS) -> None:
+        """The errors of one validation, in the contract's words (cohorts.contract
+        .error_problems, as features.raw_inputs_from_records reports them)."""
         n = exc.error_count()
         if not self.room:
             return self.count(n)
-        for err in exc.errors(**_ERRORS)[: self.cap - len(self.items)]:
-            self.add(json_path((*root, *err["loc"])), err["msg"])
+        for path, message in error_problems(exc, root, self.cap - len(self.items), known):
+            self.add(path, message)
         self.count(max(0, n - self.cap))  # errors beyond what the list could take
         return None
 
@@ -124,7 +127,7 @@ def check_request(data) -> Problems:
                 for key in record:
                     if key not in known:
                         problems.add(json_path(("patients", i, key)),
-                                     "Extra inputs are not permitted")
+                                     unknown_field_message(key, allowed))
                         if not problems.room:  # the rest of this record: only counted
                             break
             problems.more += len(record) - len(known) - (len(problems.items) - listed)
@@ -143,7 +146,7 @@ def check_request(data) -> Problems:
         try:
             Patient.model_validate(clean)
         except ValidationError as exc:
-            problems.extend_from(exc, root)
+            problems.extend_from(exc, root, allowed)
     return problems
 
 
@@ -239,5 +242,5 @@ def _check_mutations(mutations: list, root: tuple, problems: Problems) -> bool:
         try:
             Mutation.model_validate(item)
         except ValidationError as exc:
-            problems.extend_from(exc, (*root, j))
+            problems.extend_from(exc, (*root, j), _MUTATION_FIELDS)
     return len(problems) == before

@@ -144,9 +144,10 @@ def test_a_column_named_close_to_a_known_field_is_refused_naming_it(tmp_path, co
     path = write(tmp_path, GOOD.replace("pdl1_tps", column))
     with pytest.raises(CohortFormatError) as exc:
         read_clinical(path, endpoint=None)
-    [problem] = exc.value.problems
-    assert problem.column == column and f"did you mean {likely!r}" in problem.message
-    assert f"--ignore-column {column}" in problem.message
+    hint, problem = exc.value.problems
+    assert problem.column == column
+    assert problem.message == f"unknown field; did you mean {likely!r}?"
+    assert hint.column is None and f"--ignore-column {column}" in hint.message
     with read_options(ignore=[column]):  # told to ignore it: carried, unread
         df = read_clinical(path, endpoint=None)
     assert column in df.columns and "pdl1_tps" not in df.columns
