@@ -2,7 +2,8 @@
 under 50 ms for any body under the limit).
 
 Starts ``abscopal serve`` on 127.0.0.1 (one worker, a token) against ``--tracking-uri``, then
-sends each class of bad body (about ``--mb`` MB, under ``ABSCOPAL_MAX_REQUEST_BYTES``) ``--repeat``
+sends each class of bad body (as large as fits under ``--mb`` MB and the value limit
+``ABSCOPAL_MAX_REQUEST_VALUES``, i.e. the costliest that is parsed) ``--repeat``
 times with httpx and prints the status, the response size and the wall time per request as the
 client sees it (sending the body over loopback included), median and max. SYNTHETIC bodies.
 
@@ -20,19 +21,29 @@ from pathlib import Path
 import httpx
 import orjson
 
+from common.settings import Settings
 from serving.process import ServerProcess
+from serving.sizing import largest_legal_request
 
 TOKEN = "reject-bench"
 
 
+MAX_VALUES = Settings().max_request_values
+
+
 def fill(make, target: int) -> bytes:
-    """The largest body ``make(n)`` not above ``target`` bytes (n found by doubling, bisection)."""
+    """The largest body ``make(n)`` under both limits: at most ``target`` bytes and fewer commas
+    than the value limit (n found by doubling, then bisection)."""
+    def fits(n: int) -> bool:
+        body = make(n)
+        return len(body) <= target and body.count(b",") < MAX_VALUES
+
     lo, hi = 1, 2
-    while len(make(hi)) <= target:
+    while fits(hi):
         lo, hi = hi, hi * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if len(make(mid)) <= target else (lo, mid)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return make(lo)
 
 
@@ -76,10 +87,12 @@ def main() -> None:
     try:
         server.wait_ready(timeout=180)
         headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
-        print("| body | MB | status | response bytes | median ms | max ms |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| body | MB | commas | status | response bytes | median ms | max ms |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         with httpx.Client(timeout=60) as client:
-            for name, body in [*cases.items(), ("no token (401)", cases[next(iter(cases))])]:
+            legal = ("largest legal request (200; serving/sizing.py)", largest_legal_request())
+            for name, body in [*cases.items(), ("no token (401)", cases[next(iter(cases))]),
+                               legal]:
                 send = {k: v for k, v in headers.items()
                         if not (name.startswith("no token") and k == "authorization")}
                 walls = []
@@ -87,7 +100,8 @@ def main() -> None:
                     start = time.perf_counter()
                     response = client.post(f"{server.url}/predict", content=body, headers=send)
                     walls.append(time.perf_counter() - start)
-                print(f"| {name} | {len(body) / 1e6:.1f} | {response.status_code} | "
+                print(f"| {name} | {len(body) / 1e6:.1f} | {body.count(b',')} | "
+                      f"{response.status_code} | "
                       f"{len(response.content)} | {1000 * statistics.median(walls):.0f} | "
                       f"{1000 * max(walls):.0f} |")
     finally:

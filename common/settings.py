@@ -37,10 +37,14 @@ class Settings(BaseSettings):
     port: int = 3000
     api_token: str | None = None
     max_patients_per_request: int = 1000
-    # Bodies above this get 413: the largest legal request (1,000 patients with every field,
-    # raw expression of the 139 scored genes and 100 mutations each: 11.9 MB, docs/serving.md)
+    # Bodies above this get 413: the largest legal request (serving/sizing.py: 1,000 patients
+    # with every field, raw expression of the 139 scored genes and 100 mutations each: 11.2 MB)
     # with a third as margin.
     max_request_bytes: int = 16_000_000
+    # Bodies with more commas than this (an upper bound of their JSON values) get 413 before
+    # they are parsed: parsing costs per value, and the cheapest values (``{}``, ``1``) let
+    # 16 MB hold millions. The largest legal request has 358,000; this leaves 40 % margin.
+    max_request_values: int = 500_000
     # With api_token set, /metrics needs the token too (probes stay open).
     metrics_require_token: bool = True
     workers: int = 2  # BentoML worker processes of `abscopal serve` (each loads the model)

@@ -138,6 +138,7 @@ class ApiGuard:
     decode errors) into ``{"error", "problems"}``; logs each client error on one INFO line."""
 
     def __init__(self, app, api_token: str | None = None, max_request_bytes: int = 20_000_000,
+                 max_request_values: int | None = None,
                  metrics_require_token: bool = True, validate: bool = True,
                  limits: Limits | None = FROM_SETTINGS, body_timeout: float | None = FROM_SETTINGS,
                  head_timeout: float | None = FROM_SETTINGS):
@@ -157,6 +158,7 @@ class ApiGuard:
         self.app = app
         self.token = api_token.encode() if api_token else None
         self.max_request_bytes = max_request_bytes
+        self.max_request_values = max_request_values
         self.open_paths = PROBE_PATHS if metrics_require_token else PROBE_PATHS | {"/metrics"}
         self.validate = validate
 
@@ -222,6 +224,12 @@ class ApiGuard:
             if body is None:
                 return None
             if self.validate and scope["path"] in VALIDATED_PATHS and scope["method"] == "POST":
+                # ~0.4 ms per MB (a C loop): refuses millions of tiny values before parsing them
+                if self.max_request_values and body.count(b",") >= self.max_request_values:
+                    return await self.reply(scope, send, 413, error_document(
+                        [("body", f"more than {self.max_request_values} JSON values (commas "
+                                  "counted, those inside strings too): split the request")],
+                        "request too large"))
                 try:
                     problems = check_request(parse(body))
                 except BodyError as exc:
@@ -480,7 +488,8 @@ def guard_responses(path: str, method: str) -> dict[str, dict]:
     responses = {
         "401": _error("missing or wrong API token (only when ABSCOPAL_API_TOKEN is set)",
                       {"WWW-Authenticate": {"schema": {"type": "string"}}}),
-        "413": _error("request larger than the limit (ABSCOPAL_MAX_REQUEST_BYTES)"),
+        "413": _error("request larger than the limit (ABSCOPAL_MAX_REQUEST_BYTES), or with more "
+                      "JSON values than ABSCOPAL_MAX_REQUEST_VALUES"),
     }
     if method.upper() in ("POST", "PUT", "PATCH"):
         responses["408"] = _error("request body not received within the body time-out")

@@ -220,5 +220,6 @@ label_metrics_by_route()
 _settings = get_settings()
 BenefitService.add_asgi_middleware(
     ApiGuard, api_token=_settings.api_token, max_request_bytes=_settings.max_request_bytes,
+    max_request_values=_settings.max_request_values,
     metrics_require_token=_settings.metrics_require_token,
 )

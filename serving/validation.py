@@ -190,6 +190,10 @@ def _check_expression(expression: dict, root: tuple, problems: Problems) -> bool
         problems.add(json_path(root), f"Dictionary should have at most {MAX_GENES} items after "
                                       f"validation, not {len(expression)}")
         return False
+    if not problems.room:  # the request is refused already: only count, in one pass
+        bad = _count_bad_tpm(list(expression.values()))
+        problems.count(bad)
+        return not bad
     if _all_tpm(expression.values()):
         return True
     before = len(problems)
@@ -224,6 +228,10 @@ def _check_mutations(mutations: list, root: tuple, problems: Problems) -> bool:
         problems.add(json_path(root), f"List should have at most {MAX_MUTATIONS} items after "
                                       f"validation, not {len(mutations)}")
         return False
+    if not problems.room:  # the request is refused already: only count, in one pass
+        bad = len(mutations) - sum(map(_good_mutation, mutations))
+        problems.count(bad)
+        return not bad
     if _all_mutations(mutations):
         return True
     before = len(problems)

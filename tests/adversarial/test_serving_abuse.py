@@ -66,7 +66,7 @@ def test_huge_unknown_key_is_not_echoed(server):
 
 @pytest.mark.parametrize("bad", [
     {"expression": {f"G{i}": "x" for i in range(50_000)}},
-    {"mutations": [{"gene": 1, "variant_classification": 2, "x": 3}] * 20_000},
+    {"mutations": [{"gene": 1, "variant_classification": 2, "x": 3}] * 15_000},  # < 500k commas
     {"age": "old", "ecog": "x", "pdl1_tps": -1, "tmb": "high"},
 ])
 def test_many_valued_errors_are_bounded(server, bad):
