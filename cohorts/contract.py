@@ -267,6 +267,7 @@ NUMBER = TypeAdapter(Number | None)  # a field a model uses "as given"
 ERROR_OPTIONS = {"include_url": False, "include_input": False, "include_context": False}
 NEAR_MISS_CUTOFF = 0.8  # difflib ratio: pdl1_tsp/pdl1_tps 0.88; ACTG 320's columns all < 0.6
 EXTRA_FIELD = "Extra inputs are not permitted"  # pydantic's words (extra="forbid")
+NOT_AN_OBJECT = "Input should be a valid dictionary or object"  # a patient that is no object
 
 
 def likely_field(name: str, known: Iterable[str]) -> str | None:

@@ -6,22 +6,28 @@ into features: this is what keeps training and serving vectors identical.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
+from cohorts.contract import (
+    BASELINE_FIELDS,
+    MAF_VARIANT_CLASSIFICATIONS,
+    MAX_GENES,
+    MAX_ID_LENGTH,
+    MAX_MUTATIONS,
+    NOT_AN_OBJECT,
+    NUMBER,
+    RECORD_FIELDS,
+    FieldSpec,
+    PatientRecord,
+    error_problems,
+)
 from cohorts.io import CTDNA_FILE, EXPRESSION_FILE, MAF_FILE, TCR_DIR, Cohort
 from cohorts.readers import read_airr, read_ctdna, read_expression, read_maf, read_tcr, tcr_files
-from cohorts.schema import (
-    BASELINE_COLUMNS,
-    CATEGORICAL_BASELINE,
-    INTEGER_BASELINE,
-    MAF_VARIANT_CLASSIFICATIONS,
-    NUMERIC_BASELINE,
-)
 from features.signatures import needed_genes
 
 
@@ -102,19 +108,21 @@ def _lazy(reader, calls: list[tuple], meta: pd.DataFrame | None = None):
 
 
 class RecordError(ValueError):
-    """A serving record breaks the contract; ``problems`` are (JSON path, message) pairs."""
+    """A record breaks the input contract; ``problems`` are (JSON path, message) pairs, in the
+    words of POST /predict (cohorts.contract.error_problems)."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{where}: {message}" for where, message in problems))
 
 
-MODALITY_KEYS = {"expression", "mutations"}
-_RECORD_FIELDS = frozenset({"patient_id", *BASELINE_COLUMNS, *MODALITY_KEYS})
 _NUMBER_TYPES = frozenset({int, float})  # exact JSON number types (bool is a subclass of int)
 _NUMBER_OR_NULL = _NUMBER_TYPES | {type(None)}
 _ID_TYPES = frozenset({str, int, type(None)})
-_ALLOWED = {key: frozenset(values) for key, values in CATEGORICAL_BASELINE.items()}
+_ALLOWED = {spec.name: frozenset(spec.values) for spec in BASELINE_FIELDS
+            if spec.kind == "category"}
+_VOCABULARY = frozenset(MAF_VARIANT_CLASSIFICATIONS)
+_MUTATION_KEYS = frozenset({"gene", "variant_classification"})
 
 
 @dataclass
@@ -140,10 +148,12 @@ def raw_inputs_from_records(
     ``extra_numeric`` names further numeric fields a model was trained on "as given" (a foreign
     trial's own clinical columns, e.g. ``cd4``); they are accepted as numbers.
 
-    Fields are checked against the ranges and codes of cohorts/schema.py (the constants behind
-    CLINICAL_SCHEMA) in plain Python, because this runs once per request; JSON types are strict
-    (a number must be a number, not a string). The checks run a column at a time; only when one
-    fails are the records read one by one, to list every problem in record order.
+    A record is held to the input contract (cohorts/contract.py), the rules and messages of
+    POST /predict: JSON types are strict (a number must be a number, not a string), an unknown
+    field is refused, naming the field it probably misspells. The contract's table is checked a
+    column at a time in plain Python first, because this runs once per request; only when a
+    check fails (or a value is of an unusual type) are the records validated one by one with the
+    contract's pydantic model, which lists every problem in record order.
     """
     patients = list(patients)  # read a second time when a column check fails
     records = _read_by_column(patients, tuple(extra_numeric))
@@ -169,7 +179,7 @@ def raw_inputs_from_records(
 
 
 def _as_array(key: str, values: list) -> np.ndarray:
-    if key in CATEGORICAL_BASELINE:
+    if key in _ALLOWED:
         return np.array(values, dtype=object)
     return np.array(values, dtype=float)  # None becomes NaN
 
@@ -185,16 +195,17 @@ def _expression_matrix(expression: dict[str, dict]) -> tuple[pd.DataFrame, int]:
 
 
 def _read_by_column(patients: list, extra_numeric: tuple[str, ...]) -> _Records | None:
-    """Read and check the records a field at a time; None as soon as a check fails (or the
-    request is unusual: a non-object record, extra names that repeat or shadow a field), in
-    which case _read_by_record gives the exact problem list.
+    """Read and check the records a field at a time against the contract's table; None as soon
+    as a check fails (or the request is unusual: a non-object record, a value of another type
+    than the JSON ones, extra names that repeat or shadow a field), in which case
+    _read_by_record validates each record with the contract's model.
     """
-    if len(set(extra_numeric)) < len(extra_numeric) or _RECORD_FIELDS.intersection(extra_numeric):
+    if len(set(extra_numeric)) < len(extra_numeric) or RECORD_FIELDS.intersection(extra_numeric):
         return None
     if any(type(record) is not dict for record in patients):
         return None
     given = set().union(*patients)
-    if not given <= _RECORD_FIELDS.union(extra_numeric):
+    if not given <= RECORD_FIELDS.union(extra_numeric):
         return None
     ids = _patient_ids([record.get("patient_id") for record in patients])
     if ids is None:
@@ -203,18 +214,19 @@ def _read_by_column(patients: list, extra_numeric: tuple[str, ...]) -> _Records 
     if patients:  # as in _read_by_record, extra columns exist as soon as there is a record
         for key in extra_numeric:
             values = [record.get(key) for record in patients]
-            if not _types_are_numbers(values):
+            if not _numbers(values):
                 return None
             records.columns[key] = values
     first_given: dict[str, int] = {}
-    for key in BASELINE_COLUMNS:
+    for spec in BASELINE_FIELDS:
+        key = spec.name
         if key not in given:
             continue
         values = [record.get(key) for record in patients]
         first = next((i for i, value in enumerate(values) if value is not None), None)
         if first is None:  # only nulls: no column, as in _read_by_record
             continue
-        if not _column_holds(key, values):
+        if not _column_holds(spec, values):
             return None
         first_given[key] = first
         records.columns[key] = values
@@ -222,8 +234,10 @@ def _read_by_column(patients: list, extra_numeric: tuple[str, ...]) -> _Records 
     for key in sorted(first_given, key=first_given.__getitem__):
         records.columns[key] = records.columns.pop(key)
     if "expression" in given or "mutations" in given:
-        for i, record in enumerate(patients):
-            _read_modalities(record, ids[i], f"patients[{i}]", records)
+        for pid, record in zip(ids, patients, strict=True):
+            if not _modalities_hold(record):
+                return None
+            _add_modalities(pid, record.get("expression"), record.get("mutations"), records)
     return records
 
 
@@ -232,143 +246,130 @@ def _patient_ids(values: list) -> list[str] | None:
     if not set(map(type, values)) <= _ID_TYPES or "" in values:
         return None
     ids = [f"patient-{i + 1}" if pid is None else str(pid) for i, pid in enumerate(values)]
+    if ids and max(map(len, ids)) > MAX_ID_LENGTH:
+        return None
     return ids if len(set(ids)) == len(ids) else None
 
 
-def _types_are_numbers(values: list) -> bool:
-    return set(map(type, values)) <= _NUMBER_OR_NULL
-
-
-def _column_holds(key: str, values: list) -> bool:
-    """Whether every given value of one baseline field passes _check_field (a column at once)."""
+def _numbers(values: list) -> bool:
+    """Every value null or a finite JSON number (NaN and infinities fail the comparisons)."""
+    if not set(map(type, values)) <= _NUMBER_OR_NULL:
+        return False
     given = [value for value in values if value is not None]
-    if key in CATEGORICAL_BASELINE:
+    return not given or (-np.inf < min(given) and max(given) < np.inf
+                         and all(value == value for value in given))
+
+
+def _column_holds(spec: FieldSpec, values: list) -> bool:
+    """Whether every given value of one field holds the contract (a column at once); only
+    exact JSON types are vouched for here, others are left to the contract's model."""
+    given = [value for value in values if value is not None]
+    if spec.kind == "category":
         try:
-            return set(given) <= _ALLOWED[key]
+            return set(given) <= _ALLOWED[spec.name]
         except TypeError:  # unhashable, so not one of the codes
             return False
     if not set(map(type, given)) <= _NUMBER_TYPES:
         return False
-    if key in NUMERIC_BASELINE:
-        lo, hi = NUMERIC_BASELINE[key]
-        whole = key not in INTEGER_BASELINE or all(value % 1 == 0 for value in given)
+    if spec.kind == "number":
+        lo, hi = spec.range
+        whole = not spec.whole or all(value % 1 == 0 for value in given)
         return whole and all(lo <= value <= hi for value in given)  # NaN, infinities fail
     return all(value == 0 or value == 1 for value in given)
 
 
+def _modalities_hold(record: dict) -> bool:
+    """The record's expression and mutations hold the contract (checked without pydantic)."""
+    expression, mutations = record.get("expression"), record.get("mutations")
+    if expression is not None and not _tpm_holds(expression):
+        return False
+    return mutations is None or _mutations_hold(mutations)
+
+
+def _tpm_holds(value) -> bool:
+    """A dict ``{gene: TPM}`` of at most MAX_GENES text keys and finite JSON numbers >= 0."""
+    if type(value) is not dict or len(value) > MAX_GENES:
+        return False
+    if not value:
+        return True
+    if not set(map(type, value)) <= {str} or not set(map(type, value.values())) <= _NUMBER_TYPES:
+        return False
+    tpm = np.fromiter(value.values(), dtype=float, count=len(value))
+    return bool(np.all(np.isfinite(tpm) & (tpm >= 0)))
+
+
+def _mutations_hold(value) -> bool:
+    """A list of at most MAX_MUTATIONS ``{"gene": 1-64 characters, "variant_classification":
+    a MAF class}``."""
+    if type(value) is not list or len(value) > MAX_MUTATIONS:
+        return False
+    for item in value:
+        if (type(item) is not dict or item.keys() != _MUTATION_KEYS
+                or type(gene := item["gene"]) is not str or not 0 < len(gene) <= 64
+                or type(vc := item["variant_classification"]) is not str
+                or vc not in _VOCABULARY):
+            return False
+    return True
+
+
+def _add_modalities(pid: str, expression, mutations, records: _Records) -> None:
+    """A patient's expression and mutation calls (None: not given; [] means sequenced)."""
+    if expression is not None:
+        records.expression[pid] = expression
+    if mutations is not None:
+        records.sequenced.append(pid)
+        records.mutation_rows += [
+            {"Tumor_Sample_Barcode": pid, "Hugo_Symbol": m["gene"],
+             "Variant_Classification": m["variant_classification"]} for m in mutations]
+
+
 def _read_by_record(patients: list, extra_numeric) -> _Records:
-    """Read the records one by one, collecting every problem in record and field order."""
+    """Validate the records one by one with the contract's model, collecting every problem in
+    record order, with the paths and messages of POST /predict."""
     records = _Records()
-    problems, ids, columns = records.problems, records.ids, records.columns
+    problems = records.problems
+    extras = [key for key in dict.fromkeys(extra_numeric) if key not in RECORD_FIELDS]
+    known = RECORD_FIELDS.union(extras)
+    models: list[tuple[PatientRecord, dict]] = []
     seen: set[str] = set()
-    known = {*_RECORD_FIELDS, *extra_numeric}
     for i, record in enumerate(patients):
-        where = f"patients[{i}]"
+        root = ("patients", i)
         if not isinstance(record, dict):
-            problems.append((where, "expected an object"))
+            problems.append((f"patients[{i}]", NOT_AN_OBJECT))
             continue
+        fields = {k: v for k, v in record.items() if k not in extras}
+        model, given = None, {}
+        try:
+            model = PatientRecord.model_validate(fields)
+        except ValidationError as exc:
+            problems += error_problems(exc, root, known=known)
+        for key in extras:
+            try:
+                given[key] = NUMBER.validate_python(record.get(key))
+            except ValidationError as exc:
+                problems += error_problems(exc, (*root, key), known=known)
         pid = record.get("patient_id")
-        if pid is not None and (isinstance(pid, bool) or not isinstance(pid, (str, int))
-                                or str(pid) == ""):
-            problems.append((f"{where}.patient_id", "expected a non-empty string"))
         pid = f"patient-{i + 1}" if pid is None else str(pid)
         if pid in seen:
-            problems.append((f"{where}.patient_id", f"duplicate patient_id {pid!r}"))
-        ids.append(pid)
+            problems.append((f"patients[{i}].patient_id", f"duplicate patient_id {pid!r}"))
         seen.add(pid)
-        for key in sorted(set(record) - known):
-            problems.append((f"{where}.{key}", "unknown field"))
-        for key in extra_numeric:
-            value = record.get(key)
-            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if value is not None and not numeric:
-                problems.append((f"{where}.{key}", "expected a number"))
-            columns.setdefault(key, [None] * (len(ids) - 1)).append(value)
-        for key in BASELINE_COLUMNS:
-            value = record.get(key)
-            if value is not None:
-                message = _check_field(key, value)
-                if message:
-                    problems.append((f"{where}.{key}", message))
-                columns.setdefault(key, [None] * (len(ids) - 1))
-            if key in columns:
-                columns[key].append(value)
-        _read_modalities(record, pid, where, records)
+        if model is not None:
+            models.append((model, given))
+    if problems:
+        return records
+    for i, (model, _) in enumerate(models):
+        pid = f"patient-{i + 1}" if model.patient_id is None else model.patient_id
+        records.ids.append(pid)
+        mutations = None if model.mutations is None else [m.model_dump() for m in model.mutations]
+        _add_modalities(pid, model.expression, mutations, records)
+    records.columns = {key: [given.get(key) for _, given in models] for key in extras}
+    first_given: dict[str, int] = {}
+    for spec in BASELINE_FIELDS:
+        values = [getattr(model, spec.name) for model, _ in models]
+        first = next((i for i, value in enumerate(values) if value is not None), None)
+        if first is not None:
+            first_given[spec.name] = first
+            records.columns[spec.name] = values
+    for key in sorted(first_given, key=first_given.__getitem__):
+        records.columns[key] = records.columns.pop(key)
     return records
-
-
-def _read_modalities(record: dict, pid: str, where: str, records: _Records) -> None:
-    if "expression" in record:
-        records.expression[pid] = _expression(
-            record["expression"], f"{where}.expression", records.problems
-        )
-    if "mutations" in record:
-        records.sequenced.append(pid)
-        records.mutation_rows += _mutations(
-            record["mutations"], pid, f"{where}.mutations", records.problems
-        )
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_field(key: str, value) -> str | None:
-    """The CLINICAL_SCHEMA rule for one baseline field, as a message, or None when it holds."""
-    if key in NUMERIC_BASELINE:
-        lo, hi = NUMERIC_BASELINE[key]
-        if not _is_number(value):
-            return "expected a number"
-        if key in INTEGER_BASELINE and value % 1:
-            return "expected a whole number"
-        return None if lo <= value <= hi else f"expected a value in [{lo}, {hi}]"
-    if key in CATEGORICAL_BASELINE:
-        allowed = CATEGORICAL_BASELINE[key]
-        return None if value in allowed else f"expected one of {allowed}"
-    return None if _is_number(value) and value in (0, 1) else "expected 0 or 1"
-
-
-def _expression(value, where: str, problems: list) -> dict[str, float]:
-    if not isinstance(value, dict):
-        problems.append((where, "expected an object {gene: TPM}"))
-        return {}
-    if _all_tpm(value):
-        return value
-    for gene, tpm in value.items():
-        if not _is_number(tpm) or tpm < 0:
-            problems.append((f"{where}.{gene}", "expected a finite TPM >= 0"))
-    return value
-
-
-def _all_tpm(value: dict) -> bool:
-    """Fast check of a whole {gene: TPM} dict: every value a finite number >= 0 (no text, no
-    booleans, which numpy would otherwise convert)."""
-    try:
-        tpm = np.fromiter(value.values(), dtype=float, count=len(value))
-    except (TypeError, ValueError):
-        return False
-    if not bool(np.all(np.isfinite(tpm) & (tpm >= 0))):
-        return False
-    return not any(issubclass(kind, (bool, str)) for kind in set(map(type, value.values())))
-
-
-def _mutations(value, pid: str, where: str, problems: list) -> list[dict]:
-    if not isinstance(value, list):
-        problems.append((where, "expected a list of {gene, variant_classification}"))
-        return []
-    rows = []
-    for k, item in enumerate(value):
-        here = f"{where}[{k}]"
-        if not isinstance(item, dict) or set(item) - {"gene", "variant_classification"}:
-            problems.append((here, "expected {gene, variant_classification} only"))
-            continue
-        gene, vc = item.get("gene"), item.get("variant_classification")
-        if not isinstance(gene, str) or not gene:
-            problems.append((f"{here}.gene", "expected a gene symbol"))
-        elif vc not in MAF_VARIANT_CLASSIFICATIONS:
-            problems.append((f"{here}.variant_classification",
-                             "expected a MAF Variant_Classification, e.g. Missense_Mutation"))
-        else:
-            rows.append({"Tumor_Sample_Barcode": pid, "Hugo_Symbol": gene,
-                         "Variant_Classification": vc})
-    return rows
