@@ -348,15 +348,31 @@ def _values_text(spec: FieldSpec) -> str:
     return f"{lo:g}-{hi:g}{', whole' if spec.whole else ''}"
 
 
+DOCS_TABLE_START = ("<!-- the table below is generated from cohorts/contract.py: "
+                    "python -m cohorts.docs rewrites it -->")
+DOCS_TABLE_END = "<!-- end of the generated table -->"
+
+
 def markdown_table() -> str:
     """The table of clinical.csv's columns in docs/cohort-format.md, rendered from the contract
     (``tests/cohorts/test_contract.py`` keeps the file equal to it)."""
-    rows = ["| column | required | type / values | unit | meaning |", "|---|---|---|---|---|"]
+    rows = ["| column | required | type / values | unit | name | meaning |",
+            "|---|---|---|---|---|---|"]
     patient_id, *baseline = FIELDS
-    rows.append(f"| `patient_id` | yes | {_values_text(patient_id)} | | links every file of "
-                "the cohort; over HTTP optional (default patient-<n>) |")
-    rows += [f"| `{name}` | {required} | {values} | | {meaning} |"
+    rows.append(f"| `patient_id` | yes | {_values_text(patient_id)} | | | links every file of "
+                "the cohort; in a request optional (default patient-<n>), never a name or a "
+                "record number |")
+    rows += [f"| `{name}` | {required} | {values} | | | {meaning} |"
              for name, required, values, meaning in TRIAL_COLUMNS]
-    rows += [f"| `{s.name}` | no | {_values_text(s)} | {s.unit} | {s.label}: "
-             f"{s.explanation.replace('|', '/')} |" for s in baseline]
+    rows += [f"| `{s.name}` | no | {_values_text(s)} | {'' if s.kind == 'flag' else s.unit} | "
+             f"{s.label} | {s.explanation.replace('|', '/')} |" for s in baseline]
     return "\n".join(rows) + "\n"
+
+
+def docs_with_table(text: str) -> str:
+    """``text`` (docs/cohort-format.md) with the part between the markers rendered anew."""
+    head, start, rest = text.partition(DOCS_TABLE_START)
+    _, end, tail = rest.partition(DOCS_TABLE_END)
+    if not start or not end:
+        raise ValueError("the table markers of the contract are missing")
+    return f"{head}{start}\n\n{markdown_table()}\n{end}{tail}"
