@@ -1,10 +1,12 @@
-"""The request contract: built from cohorts.schema, every field optional, errors per JSON path."""
+"""The request contract: the input contract (cohorts/contract.py), every field optional, errors per
+JSON path; a bad value reads the same in a CSV, a record and a request."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
+from cohorts.contract import error_problems
 from cohorts.schema import BASELINE_COLUMNS, NUMERIC_BASELINE
 from serving.guard import rewrite_error
 from serving.predictor import json_path
@@ -80,3 +82,59 @@ def test_a_models_own_numeric_fields_are_accepted_only_when_it_uses_them(monkeyp
     assert patient.to_record() == {"cd4": 250.0, "age": 60.0}
     found = problems({"patients": [{"cd4": "high", "colour": "red"}]})
     assert set(found) == {"patients[0].as_given.cd4", "patients[0].colour"}
+
+
+# The same bad value on the three paths into the model: (field, JSON value, CSV cell, message).
+# A CSV cell is text (50 is read as a number), so the not-a-number case is "50%" there.
+SAME_PROBLEM = [
+    ("ecog", 2.5, "2.5", "Input should be a whole number"),
+    ("pdl1_tps", "50", "50%", "Input should be a valid number"),
+    ("pdl1_tps", 150, "150", "Input should be less than or equal to 100"),
+    ("sex", "X", "X", "Input should be 'F' or 'M'"),
+    ("kras_mut", 2, "2", "Input should be 0 or 1"),
+    ("pdl1_tsp", 50, "50", "unknown field; did you mean 'pdl1_tps'?"),
+]
+
+
+def csv_problems(tmp_path, column: str, cell: str) -> list[tuple[str | None, str]]:
+    from cohorts import CohortFormatError, read_clinical
+
+    path = tmp_path / "clinical.csv"
+    path.write_text(f"patient_id,age,{column}\nP1,60,{cell}\n")
+    with pytest.raises(CohortFormatError) as info:
+        read_clinical(path, endpoint=None)
+    return [(p.column, p.message) for p in info.value.problems if p.column is not None]
+
+
+def record_problems(patient: dict) -> list[tuple[str, str]]:
+    from features import RecordError, raw_inputs_from_records
+
+    with pytest.raises(RecordError) as info:
+        raw_inputs_from_records([{"patient_id": "P1", "age": 60}, patient])
+    return info.value.problems
+
+
+@pytest.mark.parametrize(("field", "value", "cell", "message"), SAME_PROBLEM)
+def test_a_bad_value_reads_the_same_in_a_csv_a_record_and_a_request(
+        tmp_path, field, value, cell, message):
+    from serving.validation import check_request
+
+    assert csv_problems(tmp_path, field, cell) == [(field, message)]
+    assert record_problems({field: value}) == [(f"patients[1].{field}", message)]
+    checked = check_request({"patients": [{"age": 60}, {field: value}]})
+    assert checked.items == [(f"patients[1].{field}", message)]
+    with pytest.raises(ValidationError) as info:  # the request model alone, without the guard
+        Patient.model_validate({field: value})
+    assert error_problems(info.value, ("patients", 1)) == [(f"patients[1].{field}", message)]
+
+
+def test_other_unknown_names_are_refused_in_records_and_requests_carried_in_a_csv(tmp_path):
+    from cohorts import read_clinical
+    from serving.validation import check_request
+
+    refused = [("patients[1].colour", "Extra inputs are not permitted")]
+    assert record_problems({"colour": "red"}) == refused
+    assert check_request({"patients": [{}, {"colour": "red"}]}).items == refused
+    path = tmp_path / "clinical.csv"
+    path.write_text("patient_id,age,colour\nP1,60,red\n")
+    assert read_clinical(path, endpoint=None)["colour"].tolist() == ["red"]

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from serving.guard import ApiGuard
 from serving.predictor import Predictor, dumps
 from serving.schemas import PredictRequest
+from tests.serving.test_schemas import SAME_PROBLEM, csv_problems, record_problems
 from training.loading import ModelNotFoundError, load_model
 from training.scoring import predict_cohort
 
@@ -114,6 +115,18 @@ def test_bad_requests_get_400_with_a_path(client, body, path):
     document = response.json()
     assert document["error"]
     assert path in [p["path"] for p in document["problems"]]
+
+
+@pytest.mark.parametrize(("field", "value", "cell", "message"), SAME_PROBLEM)
+def test_a_bad_value_over_http_reads_as_in_a_csv_and_a_record(client, tmp_path, field, value,
+                                                              cell, message):
+    """The same (path, message) as raw_inputs_from_records; the same message as the CSV reader
+    (tests/serving/test_schemas.py checks those two)."""
+    response = client.post("/predict", json={"patients": [{"age": 60}, {field: value}]})
+    assert response.status_code == 400
+    assert response.json()["problems"] == [{"path": f"patients[1].{field}", "message": message}]
+    assert record_problems({field: value}) == [(f"patients[1].{field}", message)]
+    assert csv_problems(tmp_path, field, cell) == [(field, message)]
 
 
 def test_more_than_the_limit_is_refused(client):
