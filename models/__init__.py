@@ -1,7 +1,8 @@
 """Treatment-benefit estimators over censored progression-free survival.
 
 Point learners (``LEARNERS``) give S_arm(t | x) and the benefit; ``BootstrapBenefit`` wraps any of
-them into the full BenefitEstimator (intervals, probability of benefit, recommendation).
+them into the full BenefitEstimator, whose ``predict`` returns a ``Prediction`` (curves, intervals,
+probability of benefit, recommendation).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from models.base import (
     SURVIVAL_GRID_MONTHS,
     BenefitEstimator,
     PointBenefitEstimator,
+    StackableCoxMembers,
 )
 from models.dr_learner import DRLearner
 from models.ensemble import BootstrapBenefit
 from models.evaluation import evaluate_benefit
 from models.guard import check_baseline_features
+from models.prediction import Prediction
 from models.recommend import RECOMMENDATIONS, RecommendationRule, recommend
 from models.risk import RiskBasedLearner
 from models.s_learner import SLearner
@@ -73,9 +76,11 @@ __all__ = [
     "BootstrapBenefit",
     "DRLearner",
     "PointBenefitEstimator",
+    "Prediction",
     "RecommendationRule",
     "RiskBasedLearner",
     "SLearner",
+    "StackableCoxMembers",
     "TLearner",
     "check_baseline_features",
     "evaluate_benefit",
