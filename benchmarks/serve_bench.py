@@ -166,7 +166,7 @@ def in_process(n: int) -> dict:
         X = bundle.features_for(bundle.raw_from_records([request.patients[0].to_record()]))
         features.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        bundle.predict_with_curves(X)
+        bundle.predict(X)
         model.append((time.perf_counter() - t) * 1000)
     batch = PredictRequest.model_validate({"patients": batch_patients()})
     predictor.predict(batch.patients)
