@@ -243,9 +243,13 @@ def _read_by_column(patients: list, extra_numeric: tuple[str, ...]) -> _Records 
 
 def _patient_ids(values: list) -> list[str] | None:
     """Ids (``patient-<n>`` when not given) when all are valid and distinct, else None."""
-    if not set(map(type, values)) <= _ID_TYPES or "" in values:
+    types = set(map(type, values))
+    if not types <= _ID_TYPES or "" in values:
         return None
-    ids = [f"patient-{i + 1}" if pid is None else str(pid) for i, pid in enumerate(values)]
+    if types == {str}:  # every id given as text (the usual request): kept as they are
+        ids = values
+    else:
+        ids = [f"patient-{i + 1}" if pid is None else str(pid) for i, pid in enumerate(values)]
     if ids and max(map(len, ids)) > MAX_ID_LENGTH:
         return None
     return ids if len(set(ids)) == len(ids) else None
