@@ -34,15 +34,12 @@ scenario = "published"  # published | weak | null | harm | latent | missing | st
 out_dir = None  # where to write the SYNTHETIC cohort; None: a temporary folder
 
 # %%
-import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 from IPython.display import display
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 pd.set_option("display.width", 140)
 work = Path(tempfile.mkdtemp(prefix="abscopal-nb-"))
 

@@ -46,15 +46,12 @@ n_bootstrap = 10  # only without a champion: bootstrap members of the small mode
 actg_bootstrap = 20  # bootstrap members of the ACTG 320 model
 
 # %%
-import os
 import tempfile
 from pathlib import Path
 
 import nbsupport  # notebook glue beside this file; statistics: the project
 import pandas as pd
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 pd.set_option("display.width", 140)
 work = Path(tempfile.mkdtemp(prefix="abscopal-nb-"))
 

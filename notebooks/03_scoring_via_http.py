@@ -32,15 +32,12 @@ train_patients = 400  # only without a champion: the small model's training tria
 n_bootstrap = 10  # only without a champion
 
 # %%
-import os
 import tempfile
 from pathlib import Path
 
 import nbsupport  # notebook glue beside this file; statistics: the project
 import pandas as pd
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 pd.set_option("display.width", 140)
 work = Path(tempfile.mkdtemp(prefix="abscopal-nb-"))
 

@@ -63,15 +63,12 @@ n_boot = 200  # bootstrap resamples of each confidence interval
 seed = 2025  # model seed and bootstrap seed (train-prognosis' default)
 
 # %%
-import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 from IPython.display import display
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 pd.set_option("display.width", 140)
 work = Path(tempfile.mkdtemp(prefix="abscopal-nb-"))
 

@@ -13,6 +13,9 @@ import os
 import tempfile
 from pathlib import Path
 
+import common  # noqa: F401  (first: the offline defaults, common.OFFLINE_ENV, before mlflow)
+
+# isort: split
 import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
@@ -22,6 +25,8 @@ from common.settings import get_settings
 from models.base import ESTIMANDS
 from serving.process import ServerProcess
 from training.loading import LoadedModel, ModelNotFoundError, load_model
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in cells
 
 SYNTHETIC = "SYNTHETIC"
 ESTIMAND_UNITS = {"pfs_gain_6mo": "PFS probability at 6 months",

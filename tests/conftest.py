@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from common import OFFLINE_ENV
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PUBLIC_ICI = SHARED_DATA / "public_ici" / "nsclc_ici_cohorts.csv"
 
@@ -18,8 +20,8 @@ PUBLIC_ICI = SHARED_DATA / "public_ici" / "nsclc_ici_cohorts.csv"
 def _isolated_mlflow(tmp_path_factory, monkeypatch):
     """Every test gets its own MLflow store, never the repository's mlflow.db."""
     store = tmp_path_factory.mktemp("mlflow")
-    for var in ("MLFLOW_DISABLE_TELEMETRY", "BENTOML_DO_NOT_TRACK", "DO_NOT_TRACK"):
-        monkeypatch.setenv(var, "true")
+    for var, value in OFFLINE_ENV.items():
+        monkeypatch.setenv(var, value)
     point_mlflow_at(f"sqlite:///{store / 'mlflow.db'}", monkeypatch)
     yield
     from common.settings import get_settings

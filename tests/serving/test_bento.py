@@ -14,6 +14,7 @@ import mlflow
 import pytest
 import yaml
 
+from common import OFFLINE_ENV
 from common.settings import project_root
 from serving.process import ServerProcess, free_port
 from tests.serving.conftest import assert_response_matches_table, records_from_csv
@@ -41,8 +42,7 @@ def bento(trained_model, tmp_path_factory):
     home = tmp_path_factory.mktemp("bentoml_home")
     env = {"MLFLOW_TRACKING_URI": trained_model.tracking_uri,
            "ABSCOPAL_TRACKING_URI": trained_model.tracking_uri, "BENTOML_HOME": str(home),
-           "BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "true",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+           **OFFLINE_ENV}
     built = subprocess.run([sys.executable, "-m", "abscopal", "bento"], env={**os.environ, **env},
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]

@@ -34,6 +34,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from common import OFFLINE_ENV
 from serving.process import ServerProcess, free_port
 from training.doctor import examine
 from training.promotion_lock import (
@@ -186,8 +187,7 @@ def client_env(uri: str) -> dict[str, str]:
     """Only the server's URI: no sqlite store, no artifact directory."""
     return {**os.environ, "ABSCOPAL_TRACKING_URI": uri, "MLFLOW_TRACKING_URI": uri,
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "OMP_NUM_THREADS": "1",
-            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-            "BENTOML_DO_NOT_TRACK": "true"}
+            **OFFLINE_ENV}
 
 
 @pytest.fixture(scope="module")
