@@ -333,7 +333,7 @@ def _read_by_record(patients: list, extra_numeric) -> _Records:
     records = _Records()
     problems = records.problems
     extras = [key for key in dict.fromkeys(extra_numeric) if key not in RECORD_FIELDS]
-    known = RECORD_FIELDS.union(extras)
+    known = RECORD_FIELDS.union(extras)  # extras: checked as numbers at their own path
     models: list[tuple[PatientRecord, dict]] = []
     seen: set[str] = set()
     for i, record in enumerate(patients):
@@ -347,7 +347,7 @@ def _read_by_record(patients: list, extra_numeric) -> _Records:
             model = PatientRecord.model_validate(fields)
         except ValidationError as exc:
             problems += error_problems(exc, root, known=known)
-        for key in extras:
+        for key in [key for key in record if key in extras]:  # in the record's order
             try:
                 given[key] = NUMBER.validate_python(record.get(key))
             except ValidationError as exc:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
 from cohorts.contract import (  # noqa: F401  (the request's vocabulary, importable from here)
     FIELD,
     MAX_GENES,
     MAX_MUTATIONS,
+    NUMBER,
     Mutation,
     Number,
     PatientRecord,
@@ -55,15 +57,34 @@ class Patient(PatientRecord):
                           "may also be sent at the top level of the patient"),
     ] = None
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _collect_as_given(cls, data):
-        """Move the model's own numeric fields into ``as_given``; other unknown fields stay and
-        are refused (extra="forbid") with their JSON path, in the same validation pass."""
-        if isinstance(data, dict) and _AS_GIVEN and (moved := _AS_GIVEN.intersection(data)):
-            given = {**(data.get("as_given") or {}), **{k: data[k] for k in moved}}
-            data = {k: v for k, v in data.items() if k not in moved} | {"as_given": given}
-        return data
+    def _collect_as_given(cls, data, handler):
+        """Move the model's own numeric fields into ``as_given``, each checked as a number at its
+        own path (``patients[0].cd4``, as features.raw_inputs_from_records reports it); other
+        unknown fields stay and are refused (extra="forbid"), in the same validation pass."""
+        if not (isinstance(data, dict) and _AS_GIVEN and (moved := _AS_GIVEN.intersection(data))):
+            return handler(data)
+        given, errors = {}, []
+        for key in data:
+            if key in moved:
+                try:
+                    if (value := NUMBER.validate_python(data[key])) is not None:
+                        given[key] = value
+                except ValidationError as exc:
+                    errors += [InitErrorDetails(type=e["type"], loc=(key, *e["loc"]),
+                                                input=data[key], ctx=e.get("ctx", {}))
+                               for e in exc.errors()]
+        rest = {k: v for k, v in data.items() if k not in moved}
+        if given:
+            rest["as_given"] = {**(rest.get("as_given") or {}), **given}
+        try:
+            patient = handler(rest)
+        except ValidationError as exc:
+            errors = [*exc.errors(), *errors]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return patient
 
     def to_record(self) -> dict:
         """The plain record ``features.raw_inputs_from_records`` reads (unset fields left out)."""

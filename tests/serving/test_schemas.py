@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from cohorts.contract import error_problems
 from cohorts.schema import BASELINE_COLUMNS, NUMERIC_BASELINE
+from features import RecordError, raw_inputs_from_records
 from serving.guard import rewrite_error
 from serving.predictor import json_path
 from serving.schemas import Patient, PredictRequest
@@ -81,7 +82,11 @@ def test_a_models_own_numeric_fields_are_accepted_only_when_it_uses_them(monkeyp
     patient = PredictRequest.model_validate({"patients": [{"cd4": 250, "age": 60}]}).patients[0]
     assert patient.to_record() == {"cd4": 250.0, "age": 60.0}
     found = problems({"patients": [{"cd4": "high", "colour": "red"}]})
-    assert set(found) == {"patients[0].as_given.cd4", "patients[0].colour"}
+    assert found == {"patients[0].colour": "Extra inputs are not permitted",
+                     "patients[0].cd4": "Input should be a valid number"}
+    with pytest.raises(RecordError) as info:  # a record read for the same model: the same words
+        raw_inputs_from_records([{"cd4": "high", "colour": "red"}], extra_numeric=["cd4"])
+    assert dict(info.value.problems) == found
 
 
 # The same bad value on the three paths into the model: (field, JSON value, CSV cell, message).
@@ -107,8 +112,6 @@ def csv_problems(tmp_path, column: str, cell: str) -> list[tuple[str | None, str
 
 
 def record_problems(patient: dict) -> list[tuple[str, str]]:
-    from features import RecordError, raw_inputs_from_records
-
     with pytest.raises(RecordError) as info:
         raw_inputs_from_records([{"patient_id": "P1", "age": 60}, patient])
     return info.value.problems
