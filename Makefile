@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export DO_NOT_TRACK := true
 
-.PHONY: install run test lint bench bento clean
+.PHONY: install run test test-fast lint bench bento clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/deptry .
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
+
+# While working: everything but the tests marked slow (live servers, builds, notebooks, the
+# browser, long simulations); `make test` (CI) runs them all.
+test-fast: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" --durations=10
 
 bench: install
 	$(BIN)/python benchmarks/simulate_bench.py

@@ -24,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.serving.conftest import token_server
 
+pytestmark = pytest.mark.slow  # a live server or a build: run by make test, not make test-fast
+
 TOKEN = "schemathesis-token"
 MAX_EXAMPLES = 50
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -21,6 +21,8 @@ from tests.serving.conftest import assert_response_matches_table, records_from_c
 from training.loading import bento_model_tag
 from training.scoring import predict_cohort
 
+pytestmark = pytest.mark.slow  # a live server or a build: run by make test, not make test-fast
+
 
 def test_bentofile_packages_are_the_core_dependencies():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11

@@ -37,10 +37,10 @@ def find_chromium() -> str | None:
 
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium not found (apt-get install -y chromium; .ci/run installs it): the "
-           "browser tests of the web page cannot run")
+           "browser tests of the web page cannot run")]
 
 
 @pytest.fixture(scope="module")

@@ -49,6 +49,8 @@ from training.promotion_lock import (
     read_holder,
 )
 
+pytestmark = pytest.mark.slow  # a live server or a build: run by make test, not make test-fast
+
 BIN = Path(sys.executable).parent
 TRAIN = ["--folds", "2", "--bootstrap", "10", "--learner", "t", "--json"]  # small and fast
 
