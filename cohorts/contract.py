@@ -99,8 +99,8 @@ def _mutation_flag(gene: str, example: int) -> FieldSpec:
 # request schema's properties and of the feature pipeline's columns).
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("patient_id", "id", "Patient ID", "clinical", "",
-              "Your identifier for the patient, echoed in the response (default patient-<n>). "
-              "Never a name or a record number.", "P1"),
+              "Your identifier for the patient, echoed in the response (default patient-<n>; "
+              "an integer is read as its text). Never a name or a record number.", "P1"),
     _number("age", "Age", "clinical", "years", "Age at the start of treatment.", 64, 18, 110),
     _number("ecog", "ECOG performance status", "clinical", "grade",
             "0 fully active, 1 restricted in strenuous activity, 2 ambulatory, 3 limited "
