@@ -21,7 +21,7 @@ from training.bundle import ModelBundle
 # a fresh environment. The project itself is not on any index: its code travels with the model.
 REQUIREMENTS = [
     "mlflow", "cloudpickle", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "lifelines",
-    "pandera", "pyarrow", "pydantic", "numba", "joblib", "orjson",
+    "pandera", "pyarrow", "pydantic", "pydantic-core", "numba", "joblib", "orjson",
 ]
 # The project's packages a model needs (serving is not: it only reads models), copied into the
 # model's ``code/`` directory (``code_paths``), which MLflow puts on sys.path before unpickling.
