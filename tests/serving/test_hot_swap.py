@@ -162,7 +162,7 @@ def test_server_swaps_under_load_without_failing_a_request(two_versions, trained
         assert set(versions[swapped:]) == {"2"}
         auth_free = httpx.get(f"{process.url}/readyz")
         assert auth_free.status_code == 200  # the old model still serves: still ready
-        metrics = httpx.get(f"{process.url}/metrics").text
+        metrics = _scrape(process.url)
         assert _metric(metrics, "abscopal_model_swaps_total") == 2
         assert _metric(metrics, "abscopal_model_swap_failures_total") >= 2
         assert re.search(r'abscopal_model_version_info\{[^}]*version="2"[^}]*\} 1\.0', metrics)
@@ -179,6 +179,19 @@ def test_server_swaps_under_load_without_failing_a_request(two_versions, trained
 def _scores(body: dict) -> str:
     return repr([(p["patient_id"], p["benefit"]["rmst_gain_12mo"]["estimate"])
                  for p in body["predictions"]])
+
+
+def _scrape(url: str, attempts: int = 5) -> str:
+    """/metrics as Prometheus sees it: a scrape that comes back empty (once seen under a loaded
+    CI run, right after the swaps) is repeated, as Prometheus repeats it on its next interval."""
+    seen = []
+    for _ in range(attempts):
+        response = httpx.get(f"{url}/metrics")
+        seen.append((response.status_code, len(response.content)))
+        if response.status_code == 200 and "abscopal_model_swaps_total" in response.text:
+            return response.text
+        time.sleep(1.0)
+    raise AssertionError(f"no usable /metrics scrape in {attempts} attempts: {seen}")
 
 
 def _metric(text: str, name: str) -> float:
