@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,17 @@ from common import OFFLINE_ENV
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PUBLIC_ICI = SHARED_DATA / "public_ici" / "nsclc_ici_cohorts.csv"
+
+
+@pytest.fixture(autouse=True)
+def _own_sys_path():
+    """A test that loads a model with ``mlflow.pyfunc.load_model`` leaves the model's ``code/``
+    first on sys.path (``training.loading.load_model`` restores it; MLflow does not). Later,
+    joblib's worker processes, which copy sys.path, would import the project from that copy and
+    write caches into the shared store's model (seen: code/models/__pycache__ in CI)."""
+    before = list(sys.path)
+    yield
+    sys.path[:] = before
 
 
 @pytest.fixture(autouse=True)
