@@ -45,6 +45,10 @@ def venv_kernel(tmp_path, monkeypatch) -> str:
     assert spec["argv"][0] == sys.executable
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    # the notebooks' work directories (tempfile.mkdtemp) go under the test's own directory,
+    # which pytest cleans, not under the machine's /tmp
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     return "python3"
 
 
