@@ -1,7 +1,8 @@
 """Benefit learners side by side: replicated virtual trials, every scenario, scored on the truth.
 
     .venv/bin/python benchmarks/benefit_bench.py [--sizes 72,300,1000,5000] [--replicates 20]
-        [--scenarios published,null,...] [--learners treat-all,risk,t,s,dr,econml,t+prognosis]
+        [--scenarios published,null,...] [--learners treat-all,risk,t,s,dr,econml,t+prognosis,
+        oracle-one-arm:gbm,dr+uncensored]
         [--bootstrap 20] [--out results.csv] [--semi-synthetic] [--scheduler ADDRESS]
 
 For each scenario one 2,000-patient test trial is written; for each training size, ``replicates``
@@ -26,6 +27,14 @@ external risk score (issue 12: "no worse on the virtual trial's benefit metrics"
 "served" is the product itself: ``abscopal train``'s selection (constant model included),
 bootstrap ensemble and heterogeneity gate (the trial's average effect when it fails), without
 registering (MLflow runs go to a temporary store).
+
+"oracle-*" are ceilings, not models: gradient boosting fitted on labels no trial observes, from
+the training trial's truth.csv: the conditional gain itself, the individual gain, the realised
+gain under both arms, and the efficient pseudo-outcome of one arm with the true arm means (the
+noise every estimator of a randomised trial must live with). "<learner>+uncensored" fits the
+learner on the same patients with censoring removed (their realised PFS under the arm they
+got). Side by side they split a learner's error into what the trial's size and inputs allow,
+what observing one arm per patient costs, and what censoring and the learner itself cost.
 
 "treat-all" predicts everyone the training trial's Kaplan-Meier average gain; "econml" is
 EconML's CausalForestDML on the IPCW pseudo-outcome of each estimand (the known propensity 0.5 as
@@ -117,6 +126,77 @@ def econml_predictions(train, X_test) -> dict[str, np.ndarray] | None:
     return out
 
 
+ORACLES = ("oracle-conditional", "oracle-individual", "oracle-realised", "oracle-one-arm")
+
+
+def oracle_labels(name: str, truth: pd.DataFrame, arm: np.ndarray) -> dict[str, np.ndarray]:
+    """Each oracle's training label per estimand, from the training trial's truth.csv.
+
+    conditional: E[gain | inputs] itself (no noise); individual: the gain under the patient's
+    hidden factors; realised: the realised PFS under both arms, uncensored (one draw of each
+    potential outcome); one-arm: the efficient (AIPW) pseudo-outcome of the arm the patient got,
+    uncensored, with the *true* arm means E[Y_a | inputs] as nuisances, whose noise no estimator
+    of a randomised trial of that size can avoid."""
+    y = {"ici": truth["pfs_months_ici"].to_numpy(), "rt_ici": truth["pfs_months_rt_ici"].to_numpy()}
+    outcome = {"rmst_gain_12mo": lambda t: np.minimum(t, 12.0),
+               "pfs_gain_6mo": lambda t: (t > 6.0).astype(float)}
+    mean = {"rmst_gain_12mo": "cond_rmst_{}_12mo", "pfs_gain_6mo": "cond_s_{}_6mo"}
+    labels = {}
+    for k in ESTIMANDS:
+        if name == "oracle-conditional":
+            labels[k] = truth[f"cond_{k}"].to_numpy()
+        elif name == "oracle-individual":
+            labels[k] = truth[f"true_{k}"].to_numpy()
+        elif name == "oracle-realised":
+            labels[k] = outcome[k](y["rt_ici"]) - outcome[k](y["ici"])
+        else:
+            m0, m1 = (truth[mean[k].format(a)].to_numpy() for a in ("ici", "rt_ici"))
+            observed = outcome[k](np.where(arm == 1, y["rt_ici"], y["ici"]))
+            labels[k] = m1 - m0 + np.where(arm == 1, (observed - m1) / 0.5,
+                                           -(observed - m0) / 0.5)
+    return labels
+
+
+def oracle_predictions(name, model, train, X_test, seed) -> dict[str, np.ndarray]:
+    """A ceiling, not a model: a regression on labels no trial observes (``oracle_labels``).
+    ``model`` "ridge" (median imputation with was-missing indicators, standardised, a penalty
+    chosen by leave-one-out) or "gbm" (slow, shallow gradient boosting with early stopping on
+    20% of the training trial). Ridge is the default: on the efficient pseudo-outcome, whose
+    noise dwarfs the signal, a linear projection's low variance beats trees."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    truth = pd.read_csv(train.source / "truth.csv", dtype={"patient_id": str}).set_index(
+        "patient_id").loc[train.Y.index]
+    out = {}
+    for k, label in oracle_labels(name, truth, train.T.to_numpy()).items():
+        regression = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(), RidgeCV(alphas=np.logspace(-1, 5, 31)),
+        ) if model == "ridge" else HistGradientBoostingRegressor(
+            learning_rate=0.01, max_iter=3000, max_depth=2, min_samples_leaf=50,
+            l2_regularization=1.0, early_stopping=True, validation_fraction=0.2,
+            n_iter_no_change=100, random_state=seed)
+        out[k] = regression.fit(train.X, label).predict(X_test)
+    out["recommendation"] = np.full(len(X_test), "uncertain", dtype=object)  # not a rule
+    return out
+
+
+def uncensored(train):
+    """The same training trial with censoring removed: each patient's realised PFS under the
+    arm they were randomised to (truth.csv), every one an event. What the learner loses to
+    censoring is the difference between its rows with and without ``+uncensored``."""
+    truth = pd.read_csv(train.source / "truth.csv", dtype={"patient_id": str}).set_index(
+        "patient_id").loc[train.Y.index]
+    time_ = np.where(train.T.to_numpy() == 1, truth["pfs_months_rt_ici"], truth["pfs_months_ici"])
+    out = train.subset(np.arange(train.n))
+    out.Y = pd.DataFrame({"time": time_, "event": 1}, index=train.Y.index)
+    return out
+
+
 def option_value(text: str):
     """A learner option from the command line: none, an int, a float or a string."""
     if text == "none":
@@ -137,11 +217,16 @@ def learner_predictions(name, train, X_test, n_bootstrap, seed, prognosis=None,
         return econml_predictions(train, X_test)
     if name == "served":
         return served_predictions(train, test_features, n_bootstrap, seed)
+    if name.partition(":")[0] in ORACLES:  # e.g. "oracle-one-arm:ridge"
+        oracle, _, model = name.partition(":")
+        return oracle_predictions(oracle, model or "ridge", train, X_test, seed)
     X_train, params = train.X, {}
     name, _, options = name.partition(":")  # e.g. "dr:calibration=isotonic/n_folds=3"
     for option in filter(None, options.split("/")):
         key, _, value = option.partition("=")
         params[key] = option_value(value)
+    if name.endswith("+uncensored"):  # the learner without censoring: what censoring costs
+        name, train = name.removesuffix("+uncensored"), uncensored(train)
     if name.endswith("+prognosis"):  # the real-world prognosis score as an input (issue 12)
         from training.job import learner_params
         from training.prognosis_bundle import PROGNOSIS_FEATURE, prognosis_feature

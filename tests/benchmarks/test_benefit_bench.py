@@ -1,0 +1,55 @@
+"""The benefit benchmark's oracles: the labels behind its ceilings are what they claim to be."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cohorts.simulate import simulate_trial
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "benefit_bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("benefit_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def truth() -> tuple[pd.DataFrame, np.ndarray]:
+    trial = simulate_trial(2000, seed=11, scenario="published")
+    truth = trial.truth.set_index("patient_id")
+    arm = trial.clinical.set_index("patient_id").loc[truth.index, "arm"].to_numpy()
+    return truth, arm
+
+
+@pytest.mark.parametrize("estimand", ["rmst_gain_12mo", "pfs_gain_6mo"])
+def test_one_arm_label_is_unbiased_for_the_conditional_gain(bench, truth, estimand):
+    """The efficient pseudo-outcome of one arm has the conditional gain as its mean given the
+    inputs: on average, and along the conditional gain (slope 1), however noisy."""
+    table, arm = truth
+    label = bench.oracle_labels("oracle-one-arm", table, arm)[estimand]
+    cond = table[f"cond_{estimand}"].to_numpy()
+    se = label.std() / np.sqrt(len(label))
+    assert abs(label.mean() - cond.mean()) < 4 * se
+    slope, _ = np.polyfit(cond, label, 1)
+    assert slope == pytest.approx(1.0, abs=0.5)
+    assert label.var() > 5 * cond.var()  # the noise the ceiling is about
+
+
+def test_oracle_labels_lose_information_in_order(bench, truth):
+    """Conditional (exact) -> individual -> realised under both arms -> one arm: each label is
+    further from the conditional gain than the one before."""
+    table, arm = truth
+    cond = table["cond_rmst_gain_12mo"].to_numpy()
+    errors = [np.mean((bench.oracle_labels(name, table, arm)["rmst_gain_12mo"] - cond) ** 2)
+              for name in bench.ORACLES]
+    assert errors[0] == 0.0
+    assert errors == sorted(errors)
