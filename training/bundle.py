@@ -51,7 +51,8 @@ class ModelBundle:
         # served curves when ``baseline == "real-world"`` (models.transport).
         self.prognosis = None
         self.baseline = "trial"
-        # Cross-validated selection: {"chosen": learner or "average", "best_individual": ...}.
+        # Cross-validated selection: {"chosen": learner or "average", "best_individual": the
+        # individual learner fitted either way}.
         self.selection: dict | None = None
 
     @property
@@ -76,7 +77,7 @@ class ModelBundle:
         selection = self.__dict__.get("selection") or {}
         if selection.get("chosen") == "average":
             reasons.append(f"the constant model had the lowest cross-validated benefit loss "
-                           f"(the best individual learner, {selection['best_individual']!r}, "
+                           f"(the individual learner, {selection['best_individual']!r}, "
                            f"did not beat it)")
         gate = self.__dict__.get("heterogeneity")
         if gate is not None and not gate["passed"]:

@@ -35,6 +35,10 @@ from training.split import check_folds, cv_folds, holdout_split
 
 CANDIDATES = tuple(LEARNERS)  # every point learner of models.LEARNERS
 CONSTANT = "average"  # the constant (average-effect) candidate of selection
+# What ``auto`` may serve as individual effects: the DR-learner, the only learner whose effects
+# are causally calibrated (models/dr_learner.py) and whose 90% intervals were measured to cover
+# (docs/benchmarks.md, "The served learner"); the others are cross-validated for comparison.
+SERVED_LEARNER = "dr"
 BASELINES = ("trial", "real-world")
 
 
@@ -128,11 +132,13 @@ def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
         cv = cross_validate(train_part, candidates, config.folds, config.seed, progress)
         for name, result in cv.items():
             mlflow.log_metrics({f"cv_{name}_{k}": v for k, v in result["metrics"].items()})
-        # the constant model may win selection: the average effect is then served (below), and
-        # the best individual learner is still fitted for the curves, the gate and the card
-        selected = min(cv, key=lambda n: cv[n]["metrics"]["benefit_loss"])
-        chosen = min((n for n in cv if n != CONSTANT),
-                     key=lambda n: cv[n]["metrics"]["benefit_loss"])
+        # auto: the DR-learner or the constant model, by the criterion; when the constant wins the
+        # average effect is served (below) and the DR-learner is still fitted for the curves, the
+        # gate and the card. The other learners' losses are logged for comparison only: a lower
+        # loss by noise once put the T-learner's uncalibrated intervals into service.
+        chosen = SERVED_LEARNER if config.learner == "auto" else config.learner
+        selected = min((chosen, CONSTANT) if config.learner == "auto" else (chosen,),
+                       key=lambda n: cv[n]["metrics"]["benefit_loss"])
         mlflow.set_tags({"abscopal.learner": chosen, "abscopal.selected": selected})
 
         step = _step(progress, f"fitting {chosen} and {config.n_bootstrap} bootstrap members")
@@ -294,7 +300,7 @@ def heterogeneity_gate(estimator, holdout: TrainingData, propensity: float,
     The pseudo-outcome is doubly robust with the model's own arm curves as outcome models (fitted
     on the other patients, so valid on these) and the trial's randomisation probability.
     """
-    from models.base import BENEFIT_GRID_MONTHS, benefit_from_curves
+    from models.base import BENEFIT_GRID_MONTHS
     from models.pseudo_outcomes import aipw_pseudo_outcomes, augmented_ipcw_outcomes
 
     s0, s1 = estimator.predict_survival(holdout.X, BENEFIT_GRID_MONTHS)
@@ -303,7 +309,7 @@ def heterogeneity_gate(estimator, holdout: TrainingData, propensity: float,
     own = np.where(arm[:, None] == 1, s1, s0)
     psi = aipw_pseudo_outcomes(augmented_ipcw_outcomes(time, event, arm, own), arm, s0, s1,
                                propensity)
-    gain = benefit_from_curves(s0, s1)[SELECTION_ESTIMAND]
+    gain = estimator.effect(holdout.X, SELECTION_ESTIMAND)  # what would be served
     return blp_test(psi[SELECTION_ESTIMAND].to_numpy(), gain, SELECTION_ESTIMAND, alpha)
 
 

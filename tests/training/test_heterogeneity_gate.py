@@ -4,6 +4,7 @@ effects, so the model serves the trial's average effect and recommends nothing i
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cohorts.simulate import write_trial
@@ -35,3 +36,33 @@ def test_a_72_patient_trial_serves_the_average_and_no_individual_recommendation(
     assert np.allclose(s0, s0[0]) and np.allclose(s1, s1[0])  # the arms' Kaplan-Meier curves
     assert s0.shape == (len(X), len(months))
     assert "average effect" in bundle.gate_note()
+
+
+class _Served:
+    """An estimator whose curves carry no heterogeneity but whose served effect does (as a
+    DR-learner's final stage differs from its nuisance curves)."""
+
+    def __init__(self, gain):
+        self.gain = gain
+
+    def predict_survival(self, X, times):
+        s = np.exp(-np.outer(np.ones(len(X)), times) / 6.0)
+        return s, s ** 0.8
+
+    def effect(self, X, estimand):
+        return self.gain
+
+
+def test_the_gate_tests_the_effect_that_would_be_served(tmp_path):
+    """The gate regresses the held-out pseudo-outcome on the served effect, not on the gain of
+    the estimator's curves: a served effect that tracks the true gains passes, its negation does
+    not, whatever the curves say."""
+    from training.data import load_training_data
+    from training.job import heterogeneity_gate
+
+    trial = write_trial(tmp_path / "trial", n_patients=1500, seed=5)
+    data = load_training_data(trial)
+    truth = pd.read_csv(trial / "truth.csv", dtype={"patient_id": str}).set_index("patient_id")
+    true_gain = truth.loc[data.Y.index, "cond_rmst_gain_12mo"].to_numpy()
+    assert heterogeneity_gate(_Served(true_gain), data, 0.5).passed
+    assert not heterogeneity_gate(_Served(-true_gain), data, 0.5).passed

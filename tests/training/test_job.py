@@ -183,3 +183,26 @@ def test_model_of_another_feature_pipeline_is_refused_at_load(champion, monkeypa
     monkeypatch.setattr(training.bundle, "PIPELINE_VERSION", "2")
     with pytest.raises(ModelIntegrityError, match="pipeline version 1; this code builds version 2"):
         mlflow.pyfunc.load_model(champion.result.model_uri)
+
+
+@pytest.mark.slow
+def test_auto_serves_the_dr_learner_even_when_another_learner_scores_lower(tmp_path,
+                                                                          monkeypatch):
+    """The other learners are cross-validated for comparison, but only the DR-learner (causally
+    calibrated, its intervals measured to cover) or the constant model can be served."""
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    real = job.cross_validate
+
+    def t_wins(data, candidates, folds, seed, progress=None):
+        assert set(candidates) == {*job.CANDIDATES, job.CONSTANT}
+        out = real(data, candidates, folds, seed, progress)
+        out["t"]["metrics"]["benefit_loss"] = -1.0  # as if it predicted best
+        out[job.CONSTANT]["metrics"]["benefit_loss"] = 1e9
+        return out
+
+    monkeypatch.setattr(job, "cross_validate", t_wins)
+    result = train(fast_config(cohort, learner="auto", heterogeneity_alpha=1.0))
+    assert result.learner == "dr"
+    tags = MlflowClient().get_run(result.run_id).data.tags
+    assert tags["abscopal.learner"] == "dr" and tags["abscopal.selected"] == "dr"
+    assert "cv_t_benefit_loss" in MlflowClient().get_run(result.run_id).data.metrics
