@@ -23,6 +23,21 @@ def test_default_features_are_baseline_with_coverage(trial_csv):
     assert not ({"arm", "pfs_months", "pfs_event"} & set(data.X.columns))
 
 
+@pytest.mark.parametrize(("present", "kept"), [(0.3, True), (0.1, False)])
+def test_a_sparse_feature_is_kept_down_to_a_fifth_of_the_patients(tmp_path, trial_csv, present,
+                                                                   kept):
+    """Omics missing at random still carry effect modifiers where present: TMB measured in 30% of
+    the patients is used; in 10%, it is dropped and the reason kept."""
+    frame = pd.read_csv(trial_csv)
+    frame.loc[frame.index >= int(present * len(frame)), "tmb"] = None
+    frame.to_csv(tmp_path / "sparse.csv", index=False)
+    data = load_training_data(tmp_path / "sparse.csv")
+    assert ("tmb" in data.X.columns) is kept
+    assert ("tmb" in data.dropped_features) is not kept
+    if not kept:
+        assert data.dropped_features["tmb"] == "coverage below 20%"
+
+
 def test_requested_features_include_numeric_columns_as_given(tmp_path, trial_csv):
     df = pd.read_csv(trial_csv)
     df["crp"] = range(len(df))
