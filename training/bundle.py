@@ -76,9 +76,12 @@ class ModelBundle:
         reasons = []
         selection = self.__dict__.get("selection") or {}
         if selection.get("chosen") == "average":
-            reasons.append(f"the constant model had the lowest cross-validated benefit loss "
-                           f"(the individual learner, {selection['best_individual']!r}, "
-                           f"did not beat it)")
+            p = selection.get("constant_better_p_value")
+            reasons.append(
+                f"the constant model's cross-validated benefit loss was lower than the individual "
+                f"learner's ({selection['best_individual']!r}"
+                + ("" if p is None else f"; paired one-sided test, p = {p:.2g}, pre-specified "
+                                        f"level {selection.get('alpha', 0.05):g}") + ")")
         gate = self.__dict__.get("heterogeneity")
         if gate is not None and not gate["passed"]:
             reasons.append(f"heterogeneity was not shown on {gate['n']} held-out patients "

@@ -27,6 +27,7 @@ from training.criterion import (
     SELECTION_ESTIMAND,
     adjusted_pseudo_outcomes,
     benefit_loss,
+    promotion_test,
 )
 from training.data import TrainingData, load_training_data
 from training.loading import PROGNOSIS_URI
@@ -39,6 +40,7 @@ CONSTANT = "average"  # the constant (average-effect) candidate of selection
 # are causally calibrated (models/dr_learner.py) and whose 90% intervals were measured to cover
 # (docs/benchmarks.md, "The served learner"); the others are cross-validated for comparison.
 SERVED_LEARNER = "dr"
+SELECTION_ALPHA = 0.05  # one-sided level at which the constant model replaces it (pre-specified)
 BASELINES = ("trial", "real-world")
 
 
@@ -132,13 +134,16 @@ def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
         cv = cross_validate(train_part, candidates, config.folds, config.seed, progress)
         for name, result in cv.items():
             mlflow.log_metrics({f"cv_{name}_{k}": v for k, v in result["metrics"].items()})
-        # auto: the DR-learner or the constant model, by the criterion; when the constant wins the
-        # average effect is served (below) and the DR-learner is still fitted for the curves, the
-        # gate and the card. The other learners' losses are logged for comparison only: a lower
-        # loss by noise once put the T-learner's uncalibrated intervals into service.
+        # auto: the DR-learner, unless the constant model's loss is significantly lower (paired
+        # one-sided test): then the average effect is served (below) and the DR-learner is still
+        # fitted for the curves, the gate and the card. Whether its individual effects are
+        # served is the heterogeneity gate's pre-specified test; a strict minimum of two losses
+        # whose noise dwarfs their difference decided by chance. The other learners' losses are
+        # logged for comparison only: a lower loss by noise once put the T-learner's
+        # uncalibrated intervals into service.
         chosen = SERVED_LEARNER if config.learner == "auto" else config.learner
-        selected = min((chosen, CONSTANT) if config.learner == "auto" else (chosen,),
-                       key=lambda n: cv[n]["metrics"]["benefit_loss"])
+        selected = CONSTANT if config.learner == "auto" and (
+            cv[chosen]["metrics"]["constant_better_p_value"] < SELECTION_ALPHA) else chosen
         mlflow.set_tags({"abscopal.learner": chosen, "abscopal.selected": selected})
 
         step = _step(progress, f"fitting {chosen} and {config.n_bootstrap} bootstrap members")
@@ -152,7 +157,10 @@ def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
         bundle = _make_bundle(estimator, data, chosen)
         bundle.selection = {"chosen": selected, "best_individual": chosen,
                             "criterion": "cross-validated benefit loss against covariate-"
-                                         "adjusted doubly robust pseudo-outcomes"}
+                                         "adjusted doubly robust pseudo-outcomes",
+                            "constant_better_p_value": cv[chosen]["metrics"].get(
+                                "constant_better_p_value"),
+                            "alpha": SELECTION_ALPHA}
         bundle.training["record_hashes"] = train_part.record_hashes()
         bundle.average = AverageBenefit(alpha=bundle.alpha, rule=estimator.rule).fit(data.Y,
                                                                                      data.T)
@@ -238,16 +246,17 @@ def cross_validate(
         oof = oofs[name]
         constant = np.full(data.n, psi.mean())
         gain = oof[SELECTION_ESTIMAND]
-        out[name] = {
-            "oof": oof,
-            "metrics": {
-                "benefit_loss": benefit_loss(psi, gain),
-                "benefit_loss_vs_constant": benefit_loss(psi, gain) - benefit_loss(psi, constant),
-                "spearman_with_pseudo_outcome": float(
-                    pd.Series(gain).corr(pd.Series(psi), method="spearman")
-                ),
-            },
+        metrics = {
+            "benefit_loss": benefit_loss(psi, gain),
+            "benefit_loss_vs_constant": benefit_loss(psi, gain) - benefit_loss(psi, constant),
+            "spearman_with_pseudo_outcome": float(
+                pd.Series(gain).corr(pd.Series(psi), method="spearman")),
         }
+        if name != CONSTANT and CONSTANT in oofs:
+            # is the constant model's out-of-fold loss lower than this learner's? (paired test)
+            metrics["constant_better_p_value"] = promotion_test(
+                psi, oofs[CONSTANT][SELECTION_ESTIMAND], gain)[3]
+        out[name] = {"oof": oof, "metrics": metrics}
     return out
 
 

@@ -154,6 +154,7 @@ def test_selection_includes_the_constant_model_and_serves_the_average_when_it_wi
         assert job.CONSTANT in candidates
         out = real(data, candidates, folds, seed, progress)
         out[job.CONSTANT]["metrics"]["benefit_loss"] = -1.0  # as if it predicted best
+        out["dr"]["metrics"]["constant_better_p_value"] = 0.001  # and significantly so
         return out
 
     monkeypatch.setattr(job, "cross_validate", constant_wins)
@@ -197,7 +198,7 @@ def test_auto_serves_the_dr_learner_even_when_another_learner_scores_lower(tmp_p
         assert set(candidates) == {*job.CANDIDATES, job.CONSTANT}
         out = real(data, candidates, folds, seed, progress)
         out["t"]["metrics"]["benefit_loss"] = -1.0  # as if it predicted best
-        out[job.CONSTANT]["metrics"]["benefit_loss"] = 1e9
+        out["dr"]["metrics"]["constant_better_p_value"] = 0.5
         return out
 
     monkeypatch.setattr(job, "cross_validate", t_wins)
@@ -206,3 +207,33 @@ def test_auto_serves_the_dr_learner_even_when_another_learner_scores_lower(tmp_p
     tags = MlflowClient().get_run(result.run_id).data.tags
     assert tags["abscopal.learner"] == "dr" and tags["abscopal.selected"] == "dr"
     assert "cv_t_benefit_loss" in MlflowClient().get_run(result.run_id).data.metrics
+
+
+@pytest.mark.slow
+def test_a_constant_model_lower_by_chance_does_not_replace_the_dr_learner(tmp_path,
+                                                                         monkeypatch):
+    """The constant model replaces the DR-learner only when its loss is significantly lower; a
+    lower loss within the noise leaves the decision to the heterogeneity gate."""
+    cohort = write_small_trial(tmp_path / "t.csv", n=200)
+    real = job.cross_validate
+
+    def constant_lower_by_chance(data, candidates, folds, seed, progress=None):
+        out = real(data, candidates, folds, seed, progress)
+        out[job.CONSTANT]["metrics"]["benefit_loss"] = out["dr"]["metrics"]["benefit_loss"] - 0.1
+        out["dr"]["metrics"]["constant_better_p_value"] = 0.3
+        return out
+
+    monkeypatch.setattr(job, "cross_validate", constant_lower_by_chance)
+    result = train(fast_config(cohort, learner="auto", heterogeneity_alpha=1.0))
+    assert result.metrics["selected"] == "dr"
+    assert "cv_dr_constant_better_p_value" in MlflowClient().get_run(result.run_id).data.metrics
+
+
+def test_cross_validation_tests_each_learner_against_the_constant(tmp_path):
+    """Each learner's out-of-fold loss is compared with the constant model's by a paired test on
+    the same patients; its p-value is part of the learner's metrics (the constant has none)."""
+    data = load_training_data(write_small_trial(tmp_path / "t.csv", n=300))
+    cv = job.cross_validate(data, ("t", job.CONSTANT), folds=3, seed=1)
+    p = cv["t"]["metrics"]["constant_better_p_value"]
+    assert 0.0 <= p <= 1.0
+    assert "constant_better_p_value" not in cv[job.CONSTANT]["metrics"]
