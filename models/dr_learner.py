@@ -43,6 +43,7 @@ from models.base import (
     PointBenefitEstimator,
     benefit_from_curves,
     check_estimand,
+    estimand_bound,
     validate_fit_inputs,
 )
 from models.cure import CureLearner
@@ -181,13 +182,20 @@ class DRLearner(PointBenefitEstimator):
             return self.effect_all(X)[estimand]
         tau = self.final_[estimand].predict(self._check_predict_X(X).to_numpy()).astype(float)
         calibrator = getattr(self, "calibrators_", {}).get(estimand)
-        return tau if calibrator is None else calibrator(tau)
+        return _bounded(tau if calibrator is None else calibrator(tau), estimand)
 
     def effect_all(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         if self.final_stage == "plugin":
             plugin = benefit_from_curves(*self.predict_survival(X, BENEFIT_GRID_MONTHS))
-            return {k: self.calibrators_[k](plugin[k]) for k in ESTIMANDS}
+            return {k: _bounded(self.calibrators_[k](plugin[k]), k) for k in ESTIMANDS}
         return {k: self.effect(X, k) for k in ESTIMANDS}
+
+
+def _bounded(gain: np.ndarray, estimand: str) -> np.ndarray:
+    """A regression on pseudo-outcomes (which range far wider than the gain) can step outside
+    what the estimand can be: a 6-month PFS gain of -1.07 was served before this clip."""
+    bound = estimand_bound(estimand)
+    return np.clip(gain, -bound, bound)
 
 
 CALIBRATIONS = (None, "linear", "isotonic")

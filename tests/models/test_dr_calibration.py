@@ -58,3 +58,19 @@ def test_unknown_calibration_is_refused(small_trial):
     Y, T, X, _ = small_trial
     with pytest.raises(ValueError, match="calibration must be one of"):
         DRLearner(calibration="platt").fit(Y, T, X)
+
+
+def test_effects_stay_within_what_each_estimand_can_be(small_trial):
+    """Pseudo-outcomes range far wider than the gain; the served effect never leaves [-1, 1]
+    (survival differences) or [-12, 12] months (12-month RMST difference), even when the
+    calibration map is fitted on wildly scaled pseudo-outcomes."""
+    Y, T, X, _ = small_trial
+    model = DRLearner(random_state=0).fit(Y, T, X)
+    for estimand in model.calibrators_:
+        stretched = fit_calibrator("linear", np.linspace(-1, 1, 50), np.linspace(-40, 40, 50))
+        model.calibrators_[estimand] = stretched
+    effects = model.effect_all(X)
+    for estimand, gain in effects.items():
+        bound = 12.0 if estimand.startswith("rmst") else 1.0
+        assert np.all(np.abs(gain) <= bound)
+        assert np.isclose(np.abs(gain).max(), bound)  # the clip was needed
