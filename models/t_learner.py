@@ -59,7 +59,7 @@ class TLearner(PointBenefitEstimator):
         return self
 
     def predict_survival(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Xa = self._check_predict_X(X).to_numpy()
+        Xa = self._predict_array(X)
         return self.models_[0].survival(Xa, times), self.models_[1].survival(Xa, times)
 
     @classmethod
