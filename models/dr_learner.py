@@ -167,7 +167,7 @@ class DRLearner(PointBenefitEstimator):
         )
 
     def predict_survival(self, X: pd.DataFrame, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self._check_predict_X(X.iloc[:0])  # the columns; the nuisance models select their own
+        # the nuisance models were fitted on the same columns and select (and check) them
         if self.final_stage == "plugin":
             return self.full_.predict_survival(X, times)
         curves = [m.predict_survival(X, times) for m in self.nuisance_]
