@@ -145,6 +145,11 @@ class BenefitService:
                               settings.model_poll_seconds).start()
         self._openapi: tuple[dict, bytes] | None = None
 
+    @bentoml.on_shutdown
+    def stop_following(self) -> None:
+        """A worker that shuts down stops polling the registry."""
+        self.models.stop()
+
     @property
     def predictor(self) -> Predictor:
         """The model now served; a request reads it once and keeps it to the end."""

@@ -28,8 +28,11 @@ def asgi_app(trained_model):
     from common.settings import get_settings
     from serving.service import BenefitService
 
+    # no registry polling: this in-process service outlives the tests that set other stores
+    # as MLflow's process-wide URI, and must not touch them (the hot swap has its own tests)
     env = {"MLFLOW_TRACKING_URI": trained_model.tracking_uri,
-           "ABSCOPAL_TRACKING_URI": trained_model.tracking_uri}
+           "ABSCOPAL_TRACKING_URI": trained_model.tracking_uri,
+           "ABSCOPAL_MODEL_POLL_SECONDS": "0"}
     with mock.patch.dict(os.environ, env):
         get_settings.cache_clear()
         app = BenefitService.to_asgi()
