@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 # Estimands of absolute benefit (PATH statement, Kent et al. 2020: report absolute benefit).
 ESTIMANDS = ("pfs_gain_6mo", "pfs_gain_12mo", "rmst_gain_12mo")
 RMST_HORIZON_MONTHS = 12.0
+SURVIVAL_GRID_MONTHS = np.linspace(0.0, 24.0, 49)  # 0, 0.5, ..., 24 months
 
 
 def estimand_bound(estimand: str) -> float:
     """The largest gain an estimand can take: a difference of survival probabilities lies in
     [-1, 1], a difference of 12-month RMSTs in [-12, 12] months."""
     return RMST_HORIZON_MONTHS if estimand.startswith("rmst") else 1.0
-SURVIVAL_GRID_MONTHS = np.linspace(0.0, 24.0, 49)  # 0, 0.5, ..., 24 months
+
 
 # Columns of ``Prediction.to_frame`` (and of ``abscopal predict``), in order.
 PREDICTION_COLUMNS = [
