@@ -229,17 +229,25 @@ class PointBenefitEstimator(BenefitEstimator):
 
 @runtime_checkable
 class StackableCoxMembers(Protocol):
-    """A point learner whose fitted members are Cox-type per arm, S(t | x) = exp(-H0(t) e^f(x)),
-    and whose class computes every member's log risk at once: BootstrapBenefit's fast path
-    (``issubclass(type(member), StackableCoxMembers)``; S-, T- and risk-learners). A subclass
-    that changes how its curves are made opts out with ``stacked_cox_terms = None``; the
-    ensemble then predicts member by member (same numbers, slower).
+    """A point learner whose fitted members' curves are Cox-type per arm, S(t | x) =
+    exp(-H0(t) e^f(x)), or the mean of k such curves, and whose class computes every member's
+    log risks at once: BootstrapBenefit's fast path (``issubclass(type(member),
+    StackableCoxMembers)``; S-, T- and risk-learners, k = 1; the DR-learner, whose curves are
+    the mean of its k cross-fitting T-learners'). A subclass that changes how its curves are
+    made opts out with ``stacked_cox_terms = None``; the ensemble then predicts member by
+    member (same numbers, slower).
+
+    Optional, on the class: ``can_stack(members) -> bool`` (False: these fitted members take
+    the member loop, e.g. a DR-learner with another nuisance), and ``stacked_effects(members,
+    X, cache) -> {estimand: (M, n)}`` for a learner whose effects come from its own model
+    rather than from its curves (the DR-learner's calibrated final stage).
     """
 
     @classmethod
     def stacked_cox_terms(cls, members: list, X: pd.DataFrame, cache: dict
                           ) -> tuple[np.ndarray, list]:
-        """All ``members`` (fitted instances of ``cls`` on the same features) at once: their
-        log risks (M, 2 arms, n) on ``X`` and each member's Breslow baseline per arm,
-        ((knots, cumhaz) for arm 0, then arm 1); ``cache``: the ensemble's, for what depends on
-        the members only. Equal to ``predict_survival`` member by member."""
+        """All ``members`` (fitted instances of ``cls`` on the same features) at once: the log
+        risks (M x k, 2 arms, n) on ``X``, member-major (member m's k Cox curves are rows
+        m k .. m k + k - 1; its curve is their mean), and the baseline of each of the M x k
+        per arm, ((knots, cumhaz) for arm 0, then arm 1); ``cache``: the ensemble's, for what
+        depends on the members only. Equal to ``predict_survival`` member by member."""

@@ -46,6 +46,7 @@ from models.base import (
     estimand_bound,
     validate_fit_inputs,
 )
+from models.compiled_trees import CompiledForest
 from models.cure import CureLearner
 from models.pseudo_outcomes import (
     aipw_pseudo_outcomes,
@@ -198,6 +199,55 @@ class DRLearner(PointBenefitEstimator):
             tau = self.final_[k].predict(Xa).astype(float)
             out[k] = _bounded(tau if k not in calibrators else calibrators[k](tau), k)
         return out
+
+    # --- BootstrapBenefit's fast path (models.base.StackableCoxMembers) ---------------------
+
+    @classmethod
+    def can_stack(cls, members: list[DRLearner]) -> bool:
+        """T-learner nuisances and an xgboost final stage (the defaults) stack; the cure
+        nuisance and the plug-in final stage take the member loop."""
+        return all(m.nuisance == "t" and m.final_stage == "xgboost"
+                   and len(m.nuisance_) == len(members[0].nuisance_) for m in members)
+
+    @classmethod
+    def stacked_cox_terms(cls, members: list[DRLearner], X: pd.DataFrame, cache: dict
+                          ) -> tuple[np.ndarray, list]:
+        """The cross-fitting T-learners of every member, member-major: a member's curves
+        (``predict_survival``) are the mean of its ``n_folds`` T-learners' curves."""
+        return TLearner.stacked_cox_terms([t for m in members for t in m.nuisance_], X, cache)
+
+    @classmethod
+    def stacked_effects(cls, members: list[DRLearner], X: pd.DataFrame, cache: dict
+                        ) -> dict[str, np.ndarray]:
+        """Every member's calibrated effects, {estimand: (M, n)}, equal to ``effect_all``
+        member by member: the M x 3 final-stage boosters in one compiled forest, each isotonic
+        map as its interpolation table (sklearn's ``predict`` checks its input each call: most
+        of the time of a one-patient prediction)."""
+        if "final" not in cache:
+            cache["final"] = CompiledForest([m.final_[k] for m in members for k in ESTIMANDS])
+            cache["calibrators"] = [[_interpolation(m.calibrators_.get(k)) for k in ESTIMANDS]
+                                    for m in members]
+        Xa = members[0]._predict_array(X)
+        tau = cache["final"].margins(Xa).astype(float).reshape(len(members), len(ESTIMANDS), -1)
+        effects = {}
+        for j, k in enumerate(ESTIMANDS):
+            calibrated = np.empty(tau.shape[::2])
+            for i, calibrators in enumerate(cache["calibrators"]):
+                calibrated[i] = calibrators[j](tau[i, j])
+            effects[k] = _bounded(calibrated, k)
+        return effects
+
+
+def _interpolation(calibrator):
+    """A fitted calibration map as a plain function of an array: an isotonic map (clipped to
+    its range, linear between its thresholds) as ``np.interp`` over them, others as they are."""
+    if calibrator is None:
+        return lambda tau: tau
+    fitted = getattr(calibrator, "__self__", None)
+    if isinstance(fitted, IsotonicRegression) and fitted.out_of_bounds == "clip":
+        x, y = fitted.X_thresholds_, fitted.y_thresholds_
+        return lambda tau: np.interp(tau, x, y)
+    return calibrator
 
 
 def _bounded(gain: np.ndarray, estimand: str) -> np.ndarray:

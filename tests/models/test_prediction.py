@@ -36,10 +36,59 @@ def fitted(small_trial):
 
 
 def test_the_protocol_names_the_cox_learners_only():
-    for kind in (SLearner, TLearner, RiskBasedLearner):
+    for kind in (SLearner, TLearner, RiskBasedLearner, DRLearner):
         assert issubclass(kind, StackableCoxMembers)
-    assert not issubclass(DRLearner, StackableCoxMembers)  # its own effect model
     assert not issubclass(UnstackedSLearner, StackableCoxMembers)
+
+
+@pytest.fixture(scope="module")
+def fitted_dr(small_trial):
+    Y, T, X, _ = small_trial
+    X = X.copy()
+    X.iloc[::7, 1] = np.nan  # missing values follow each split's default direction
+    return make_learner("dr", n_bootstrap=5, n_jobs=1, random_state=8).fit(Y, T, X), X
+
+
+def test_dr_learner_members_stack_with_the_loops_numbers(fitted_dr, monkeypatch):
+    """The DR-learner's members at once (its cross-fitting T-learners' curves, its final
+    stages in one compiled forest, its isotonic maps as tables): the member loop's answer."""
+    fitted, X = fitted_dr
+    X = X.iloc[:40]
+    looped = copy.copy(fitted)
+    looped.__dict__.pop("_stack", None)
+    monkeypatch.setattr(looped, "_stackable", lambda: False)
+    assert fitted._stackable()
+    fast, slow = fitted.predict(X, bands=True), looped.predict(X, bands=True)
+    for a, b in ((fast.survival_ici, slow.survival_ici),
+                 (fast.survival_rt_ici, slow.survival_rt_ici),
+                 *zip(fast.bands, slow.bands, strict=True)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    for c in ESTIMAND_COLUMNS:
+        np.testing.assert_allclose(fast.estimands[c], slow.estimands[c], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(fast.recommendation, slow.recommendation)
+    # the effects are the members' calibrated final stages, not their curves' gains
+    draws = fitted.member_effects(X)
+    for k in ESTIMANDS:
+        np.testing.assert_allclose(
+            draws[k], [m.effect_all(X)[k] for m in fitted.members_], rtol=0, atol=1e-12)
+    s0, s1 = fitted.members_[0].predict_survival(X, np.array([6.0]))
+    assert not np.allclose(draws["pfs_gain_6mo"][0], s1[:, 0] - s0[:, 0], atol=1e-3)
+    # one patient, as the server asks
+    np.testing.assert_allclose(fitted.predict(X.iloc[[3]]).estimands["rmst_gain_12mo_lower"],
+                               slow.estimands["rmst_gain_12mo_lower"][3:4], rtol=0, atol=1e-12)
+    # transport needs one hazard ratio per member: the mean of two Cox curves has none
+    times = np.array([3.0, 12.0])
+    np.testing.assert_allclose(fitted.hazard_ratio_draws(X, times),
+                               looped.hazard_ratio_draws(X, times), rtol=0, atol=0)
+
+
+def test_dr_learner_with_another_nuisance_takes_the_member_loop(fitted_dr):
+    fitted, _ = fitted_dr
+    other = copy.copy(fitted)
+    other.__dict__.pop("_stack", None)
+    other.members_ = [copy.copy(m) for m in fitted.members_]
+    other.members_[2].nuisance = "cure"
+    assert fitted._stackable() and not other._stackable()
 
 
 def test_a_learner_without_the_protocol_takes_the_member_loop_with_the_same_numbers(
