@@ -20,9 +20,6 @@
    calibration"): at n = 1,000 and 5,000 it raises the 90% intervals' coverage and their worst
    decile and lowers ``add_rt`` among patients below the MCID in every scenario but ``missing``
    (about even there); at n = 300 it lowers the error (PEHE) but also the worst-decile coverage.
-   ``calibrated_model``: the map is applied to the final stage refitted on every patient
-   ("full"), or to the mean of the folds' final stages, the very models whose held-out
-   predictions it was learnt from ("folds"; van der Laan et al.'s cross-calibration).
 
 ``nuisance="cure"`` fits the mixture-cure learner (models/cure.py: a cure plateau and late
 separation, which Cox boosting cannot draw) as the outcome model; ``final_stage="plugin"`` then
