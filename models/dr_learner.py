@@ -77,7 +77,6 @@ class DRLearner(PointBenefitEstimator):
         nuisance: str = "t",
         final_stage: str = "xgboost",
         cure_penalizer: float = 0.2,
-        calibrated_model: str = "full",
     ):
         self.n_folds = n_folds
         self.propensity = propensity
@@ -95,7 +94,6 @@ class DRLearner(PointBenefitEstimator):
         self.nuisance = nuisance
         self.final_stage = final_stage
         self.cure_penalizer = cure_penalizer
-        self.calibrated_model = calibrated_model
 
     def fit(self, Y: pd.DataFrame, T, X: pd.DataFrame) -> DRLearner:
         self._check_features(X)
@@ -112,9 +110,6 @@ class DRLearner(PointBenefitEstimator):
         if self.final_stage not in FINAL_STAGES:
             raise ValueError(f"final_stage must be one of {FINAL_STAGES}; got "
                              f"{self.final_stage!r}")
-        if self.calibrated_model not in CALIBRATED_MODELS:
-            raise ValueError(f"calibrated_model must be one of {CALIBRATED_MODELS}; got "
-                             f"{self.calibrated_model!r}")
         if self.final_stage == "plugin" and self.calibration is None:
             raise ValueError("final_stage='plugin' needs a calibration: the calibrated plug-in "
                              "gain is its effect")
@@ -132,7 +127,7 @@ class DRLearner(PointBenefitEstimator):
         y_star = augmented_ipcw_outcomes(time, event, arm, own, self.min_censoring_survival)
         self.pseudo_outcomes_ = aipw_pseudo_outcomes(y_star, arm, s0, s1, e)
         Xa = Xf.to_numpy()
-        self.final_, self.calibrators_, self.fold_final_ = {}, {}, {}
+        self.final_, self.calibrators_ = {}, {}
         if self.final_stage == "plugin":  # the nuisance's own held-out gains, calibrated
             # prediction uses one fit on every patient; the calibration map is learnt from the
             # held-out (cross-fitted) gains, as in van der Laan et al.'s cross-calibration
@@ -142,20 +137,15 @@ class DRLearner(PointBenefitEstimator):
                 self.calibrators_[estimand] = fit_calibrator(
                     self.calibration, plugin[estimand], self.pseudo_outcomes_[estimand])
             return self
-        folds_predict = self.calibration is not None and self.calibrated_model == "folds"
         for estimand in ESTIMANDS:
             psi = self.pseudo_outcomes_[estimand]
-            if not folds_predict:
-                self.final_[estimand] = self._final_stage().fit(Xa, psi)
+            self.final_[estimand] = self._final_stage().fit(Xa, psi)
             if self.calibration is not None:
                 held_out = np.empty(n)
-                fold_models = []
                 for train, test in folds:
-                    fold_models.append(self._final_stage().fit(Xa[train], psi[train]))
-                    held_out[test] = fold_models[-1].predict(Xa[test])
+                    held_out[test] = self._final_stage().fit(Xa[train], psi[train]).predict(
+                        Xa[test])
                 self.calibrators_[estimand] = fit_calibrator(self.calibration, held_out, psi)
-                if folds_predict:
-                    self.fold_final_[estimand] = fold_models
         return self
 
     def _nuisance_model(self, fold: int) -> PointBenefitEstimator:
@@ -206,16 +196,9 @@ class DRLearner(PointBenefitEstimator):
         calibrators = getattr(self, "calibrators_", {})
         out = {}
         for k in estimands:
-            tau = np.mean([m.predict(Xa).astype(float) for m in self._final_models(k)], axis=0)
+            tau = self.final_[k].predict(Xa).astype(float)
             out[k] = _bounded(tau if k not in calibrators else calibrators[k](tau), k)
         return out
-
-    def _final_models(self, estimand: str) -> list:
-        """The model(s) whose mean prediction is calibrated: the full-data final stage, or
-        (``calibrated_model="folds"``) the cross-fitting folds' final stages, the very models
-        the calibration map was learnt from."""
-        folds = getattr(self, "fold_final_", {})  # absent in models fitted before the option
-        return folds[estimand] if estimand in folds else [self.final_[estimand]]
 
     # --- BootstrapBenefit's fast path (models.base.StackableCoxMembers) ---------------------
 
@@ -223,9 +206,8 @@ class DRLearner(PointBenefitEstimator):
     def can_stack(cls, members: list[DRLearner]) -> bool:
         """T-learner nuisances and an xgboost final stage (the defaults) stack; the cure
         nuisance and the plug-in final stage take the member loop."""
-        shape = [(len(m.nuisance_), len(m._final_models(ESTIMANDS[0]))) for m in members]
-        return all(m.nuisance == "t" and m.final_stage == "xgboost" for m in members) and all(
-            s == shape[0] for s in shape)
+        return all(m.nuisance == "t" and m.final_stage == "xgboost"
+                   and len(m.nuisance_) == len(members[0].nuisance_) for m in members)
 
     @classmethod
     def stacked_cox_terms(cls, members: list[DRLearner], X: pd.DataFrame, cache: dict
@@ -242,13 +224,11 @@ class DRLearner(PointBenefitEstimator):
         map as its interpolation table (sklearn's ``predict`` checks its input each call: most
         of the time of a one-patient prediction)."""
         if "final" not in cache:
-            cache["final"] = CompiledForest(
-                [f for m in members for k in ESTIMANDS for f in m._final_models(k)])
+            cache["final"] = CompiledForest([m.final_[k] for m in members for k in ESTIMANDS])
             cache["calibrators"] = [[_interpolation(m.calibrators_.get(k)) for k in ESTIMANDS]
                                     for m in members]
         Xa = members[0]._predict_array(X)
-        tau = cache["final"].margins(Xa).astype(float).reshape(
-            len(members), len(ESTIMANDS), -1, len(Xa)).mean(axis=2)
+        tau = cache["final"].margins(Xa).astype(float).reshape(len(members), len(ESTIMANDS), -1)
         effects = {}
         for j, k in enumerate(ESTIMANDS):
             calibrated = np.empty(tau.shape[::2])
@@ -280,7 +260,6 @@ def _bounded(gain: np.ndarray, estimand: str) -> np.ndarray:
 CALIBRATIONS = (None, "linear", "isotonic")
 NUISANCES = ("t", "cure")
 FINAL_STAGES = ("xgboost", "plugin")
-CALIBRATED_MODELS = ("full", "folds")
 
 
 @dataclass(frozen=True)
