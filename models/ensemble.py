@@ -8,8 +8,12 @@ members with a positive 12-month RMST gain. The two arms' curves get pointwise `
 bands from the same members: their percentiles at each time (``percentile_band``), not widened,
 so a skewed ensemble's mean curve may leave its band. Percentile bootstrap intervals reflect the
 learner's sampling variability, not its bias (regularisation shrinks effects): their coverage is
-measured on the virtual trial, not assumed. For the DR-learner, resampled duplicates can land in
-different cross-fitting folds, which makes its members slightly optimistic.
+measured on the virtual trial, not assumed. For the DR-learner, a resample's copies of one
+patient can land in different cross-fitting folds, so some held-out nuisance curves and
+calibration inputs come from a model that saw the patient; this makes the members *vary more*,
+and the coverage measured for its intervals rests on it: keeping the copies in one fold narrowed
+the intervals to a coverage of 0.42-0.80 at n = 1,000 (docs/benchmarks.md, "Tried and dropped:
+grouped folds and cross-calibration"). The copies are therefore not grouped.
 """
 
 from __future__ import annotations
