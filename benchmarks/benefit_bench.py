@@ -461,7 +461,7 @@ def semi_synthetic_rows(n_bootstrap: int, seed: int, workdir: Path) -> list[dict
     train, test = data.subset(train_idx), data.subset(test_idx)
     true = true_gain[test_idx]
     rows = []
-    for name in ("treat-all", *LEARNERS, "econml"):
+    for name in ("treat-all", *LEARNERS, "econml", "served"):
         started = time.perf_counter()
         pred = learner_predictions(name, train, test.X, n_bootstrap, seed)
         if pred is None:
