@@ -459,11 +459,16 @@ def semi_synthetic_rows(n_bootstrap: int, seed: int, workdir: Path) -> list[dict
     train_idx = rng.permutation(data.n)[: int(0.6 * data.n)]
     test_idx = np.setdiff1d(np.arange(data.n), train_idx)
     train, test = data.subset(train_idx), data.subset(test_idx)
+    train.source = workdir / "semi_synthetic_train"  # the "served" learner trains from files
+    train.source.mkdir()
+    clinical.iloc[train_idx].to_csv(train.source / "clinical.csv", index=False)
+    (train.source / "cohort.json").write_text((cohort / "cohort.json").read_text())
     true = true_gain[test_idx]
     rows = []
     for name in ("treat-all", *LEARNERS, "econml", "served"):
         started = time.perf_counter()
-        pred = learner_predictions(name, train, test.X, n_bootstrap, seed)
+        pred = learner_predictions(name, train, test.X, n_bootstrap, seed,
+                                   test_features=test.available)
         if pred is None:
             continue
         est = pred["pfs_gain_6mo"]
@@ -515,10 +520,10 @@ def main() -> None:
         rows = virtual_trial_rows(args, Path(tmp), args.out)
         semi = semi_synthetic_rows(args.bootstrap, args.seed, Path(tmp)) \
             if args.semi_synthetic else []
-    table = summary(rows)
-    print()
-    with pd.option_context("display.width", 250, "display.max_columns", 60):
-        print(table.round(3).to_markdown(index=False, floatfmt=".3f"))
+    if rows:  # none with --replicates 0 (the semi-synthetic cohort alone)
+        print()
+        with pd.option_context("display.width", 250, "display.max_columns", 60):
+            print(summary(rows).round(3).to_markdown(index=False, floatfmt=".3f"))
     if semi:
         print()
         print(pd.DataFrame(semi).to_markdown(index=False, floatfmt=".3f"))
