@@ -53,3 +53,18 @@ def test_oracle_labels_lose_information_in_order(bench, truth):
               for name in bench.ORACLES]
     assert errors[0] == 0.0
     assert errors == sorted(errors)
+
+
+def test_recommendation_measures_count_the_two_kinds_of_error(bench):
+    """Below the MCID among all patients told add_rt (what P >= 0.9 promises) is not the share
+    of the low-gain patients told add_rt (the issue's target): a small table tells them apart."""
+    gains = np.array([0.2, 0.5, 0.8, 2.0, 3.0, 4.0, 0.1, 0.3])  # months; five below the MCID
+    truth = pd.DataFrame({f"cond_{k}": gains for k in bench.ESTIMANDS})
+    told = np.array(["add_rt"] * 6 + ["uncertain", "no_added_benefit"])
+    pred = {k: gains for k in bench.ESTIMANDS} | {"recommendation": told}
+    metrics = bench.replicate_metrics(pred, truth)
+    assert metrics["add_rt_among_below_mcid"] == pytest.approx(3 / 5)
+    assert metrics["below_mcid_among_add_rt"] == pytest.approx(3 / 6)
+    assert metrics["add_rt_share"] == pytest.approx(6 / 8)
+    nobody = bench.replicate_metrics(pred | {"recommendation": np.array(["uncertain"] * 8)}, truth)
+    assert np.isnan(nobody["below_mcid_among_add_rt"]) and nobody["add_rt_among_below_mcid"] == 0
