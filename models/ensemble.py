@@ -381,14 +381,14 @@ class BootstrapBenefit(BenefitEstimator):
                 curves = buffer[:, :, : end - start]  # (M x k, 2, c, G)
                 np.multiply(risk[:, :, start:end, None], h0[:, :, None, :], out=curves)
                 np.exp(curves, out=curves)
-                if k > 1 and (curve_gains or bands is not None):
-                    # each member's curve: the mean of its k (the mean curve needs none)
+                if k > 1:  # each member's curve: the mean of its k (also without bands, so
+                    # that the mean curve is the same to the bit either way)
                     curves = curves.reshape(n_members, k, *curves.shape[1:]).mean(axis=1)
                 if curve_gains:
                     for e, j in (("pfs_gain_6mo", 0), ("pfs_gain_12mo", 1)):
                         draws[e][:, start:end] = curves[:, 1, :, j] - curves[:, 0, :, j]
-                mean0[start:end] = curves[:, 0, :, 2:].sum(axis=0) / len(curves)
-                mean1[start:end] = curves[:, 1, :, 2:].sum(axis=0) / len(curves)
+                mean0[start:end] = curves[:, 0, :, 2:].sum(axis=0) / n_members
+                mean1[start:end] = curves[:, 1, :, 2:].sum(axis=0) / n_members
                 if bands is not None:
                     lower, upper = percentile_band(curves, band_alpha)  # (2, c, G) each
                     bands[:, 0, start:end] = lower[:, :, 2:]

@@ -66,6 +66,10 @@ def test_dr_learner_members_stack_with_the_loops_numbers(fitted_dr, monkeypatch)
     for c in ESTIMAND_COLUMNS:
         np.testing.assert_allclose(fast.estimands[c], slow.estimands[c], rtol=0, atol=1e-12)
     np.testing.assert_array_equal(fast.recommendation, slow.recommendation)
+    # without bands: the same answer to the bit (the CLI's table equals the banded pyfunc's)
+    plain = fitted.predict(X)
+    np.testing.assert_array_equal(plain.survival_ici, fast.survival_ici)
+    pd.testing.assert_frame_equal(plain.to_frame(), fast.to_frame(), check_exact=True)
     # the effects are the members' calibrated final stages, not their curves' gains
     draws = fitted.member_effects(X)
     for k in ESTIMANDS:
