@@ -12,8 +12,8 @@ measured on the virtual trial, not assumed. For the DR-learner, a resample's cop
 patient can land in different cross-fitting folds, so some held-out nuisance curves and
 calibration inputs come from a model that saw the patient; this makes the members *vary more*,
 and the coverage measured for its intervals rests on it: keeping the copies in one fold narrowed
-the intervals to a coverage of 0.42-0.80 at n = 1,000 (docs/benchmarks.md, "Tried and dropped:
-grouped folds and cross-calibration"). The copies are therefore not grouped.
+the intervals to a coverage of 0.42-0.80 in single trials of n = 1,000 (docs/benchmarks.md,
+"Tried and dropped: grouped folds and cross-calibration"). The copies are therefore not grouped.
 """
 
 from __future__ import annotations
@@ -357,14 +357,12 @@ class BootstrapBenefit(BenefitEstimator):
         log_risk, baselines = kind.stacked_cox_terms(self.members_, X, cache["terms"])
         log_risk = np.asarray(log_risk, dtype=float)  # (M x k, 2, n)
         k, n = log_risk.shape[0] // n_members, log_risk.shape[2]  # k Cox curves per member
-        if draws is None:  # the gains from the members' curves
+        curve_gains = draws is None  # the gains from the members' curves
+        if curve_gains:
             rmst = self._rmst_table(baselines, cache)(log_risk.reshape(-1, n))
             rmst = rmst.reshape(n_members, k, 2, n).mean(axis=1)  # RMST is linear in S
             draws = {"rmst_gain_12mo": rmst[:, 1] - rmst[:, 0]}
             draws.update({e: np.empty((n_members, n)) for e in ("pfs_gain_6mo", "pfs_gain_12mo")})
-            curve_gains = True
-        else:
-            curve_gains = False
         h0 = self._baseline_terms(baselines, times, cache)  # -H0: (M x k, 2, 2 + len(times))
         risk = np.exp(log_risk)
         mean0 = np.empty((n, len(times)))
