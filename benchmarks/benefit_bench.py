@@ -258,7 +258,15 @@ def served_predictions(train, test_features, n_bootstrap, seed) -> dict[str, np.
                                       n_bootstrap=n_bootstrap, seed=seed))
     bundle = mlflow.pyfunc.load_model(result.model_uri).unwrap_python_model().bundle
     X = test_features.reindex(columns=bundle.feature_names)
-    return bundle.predict(X, times=np.array([])).columns()
+    served = bundle.predict(X, times=np.array([])).columns()
+    # both answers the gate chooses between, so that any gate can be judged on one run
+    served["individual"] = bundle.estimator.predict(X, times=np.array([]),
+                                                    alpha=bundle.alpha).columns()
+    s0, s1 = bundle.average.predict_survival(len(X), np.array([12.0]))
+    served["average"] = {**bundle.average.benefit_columns(len(X)),
+                         "s_ici_12mo": s0[:, 0], "s_rt_ici_12mo": s1[:, 0]}
+    served["gate"] = bundle.heterogeneity
+    return served
 
 
 def replicate_metrics(pred: dict[str, np.ndarray], truth: pd.DataFrame) -> dict[str, float]:
@@ -381,16 +389,36 @@ def replicate_results(args, scenario: str, n: int, r: int, test_features: pd.Dat
             continue
         out.append(({"scenario": scenario, "n": n, "replicate": r, "learner": name,
                      "train_seed": seed, **replicate_metrics(pred, truth),
+                     **gate_metrics(pred, truth),
                      "fit_seconds": time.perf_counter() - started}, pred))
     return out
 
 
+def gate_metrics(pred: dict, truth: pd.DataFrame) -> dict[str, float]:
+    """For "served": the gate's BLP estimate and both answers it chooses between (the
+    ensemble's individual effects and the trial's average), each scored on the truth."""
+    if "gate" not in pred:
+        return {}
+    gate = pred["gate"] or {}
+    out = {f"gate_{k}": gate.get(k, np.nan) for k in ("slope", "slope_se", "p_value")}
+    for answer in ("individual", "average"):
+        metrics = replicate_metrics(pred[answer], truth)
+        out.update({f"{answer}_{k}": metrics.get(k, np.nan) for k in GATE_ANSWER_FIELDS})
+    return out
+
+
+GATE_ANSWER_FIELDS = ("pehe_rmst_gain_12mo", "pehe_pfs_gain_6mo", "coverage_rmst_gain_12mo",
+                      "coverage_pfs_gain_6mo", "worst_decile_coverage_rmst_gain_12mo",
+                      "worst_decile_coverage_pfs_gain_6mo", "add_rt_among_below_mcid",
+                      "below_mcid_among_add_rt", "add_rt_share")
 METRIC_FIELDS = [
     *[f"{m}_{k}" for k in ESTIMANDS for m in (
         "pehe", "pehe_over_sd", "spearman", "mean_error", "coverage", "worst_decile_coverage")],
     "add_rt_share", "uncertain_share", "add_rt_among_below_mcid", "below_mcid_among_add_rt",
     "mean_s12_error_ici",
     "mean_s12_error_rt_ici",
+    "gate_slope", "gate_slope_se", "gate_p_value",
+    *[f"{a}_{k}" for a in ("individual", "average") for k in GATE_ANSWER_FIELDS],
 ]
 CSV_FIELDS = ["scenario", "n", "replicate", "learner", "train_seed", *METRIC_FIELDS,
               "fit_seconds"]
