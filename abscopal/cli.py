@@ -213,8 +213,7 @@ def train(
         "selected": result.metrics["selected"],
         "version": result.version, "promoted": result.promoted, "reason": result.reason,
         "holdout_benefit_loss": benefit_loss_text(result.metrics["holdout"].get("benefit_loss")),
-        "heterogeneity": HeterogeneityTest(**{k: v for k, v in result.metrics[
-            "heterogeneity"].items() if k != "passed"}).summary(),
+        "heterogeneity": HeterogeneityTest.from_dict(result.metrics["heterogeneity"]).summary(),
     }
     if json_output:
         typer.echo(json.dumps({**summary, "average_effect": ate,

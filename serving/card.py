@@ -66,7 +66,7 @@ def model_card(loaded: LoadedModel) -> dict:
             "interval_level": 1 - bundle.alpha,
             "recommendation_rule": _rule(estimator),
             "effect": "average" if bundle.serves_average else "individual",
-            "heterogeneity": bundle.__dict__.get("heterogeneity"),
+            "heterogeneity": bundle.heterogeneity_report,
             "selection": bundle.__dict__.get("selection"),
             "baseline": bundle.__dict__.get("baseline", "trial"),
             "prognosis": training.get("prognosis"),

@@ -73,7 +73,7 @@ class Predictor:
             "synthetic": self.bundle.synthetic,
             "notice": notice(self.bundle.synthetic),
             "effect": "average" if self.bundle.serves_average else "individual",
-            "heterogeneity": self.bundle.__dict__.get("heterogeneity"),
+            "heterogeneity": self.bundle.heterogeneity_report,
             "baseline": self.bundle.__dict__.get("baseline", "trial"),
             "prognosis": self.bundle.training.get("prognosis"),
         }

@@ -211,7 +211,10 @@ class ModelInfo(BaseModel):
         "individual", description="individual: per-patient effects; average: heterogeneity was "
         "not shown on held-out patients, every patient gets the trial's average effect")
     heterogeneity: dict[str, float | int | str | bool] | None = Field(
-        None, description="the pre-specified best-linear-predictor test on held-out patients")
+        None, description="the pre-specified best-linear-predictor test on held-out patients "
+        "(slope: 1 = calibrated individual effects, 0 = no information; passed: p_value < alpha) "
+        "and beats_average_p_value, the one-sided p of slope <= 1/2 (individual effects no more "
+        "accurate than the average)")
     baseline: Literal["trial", "real-world"] = Field(
         "trial", description="ICI-alone curve under the benefit: the trial's own ICI arm, or the "
         "real-world prognosis model (ici-prognosis) with the trial's relative effect of RT on top "

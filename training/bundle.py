@@ -69,6 +69,18 @@ class ModelBundle:
         chosen = (self.__dict__.get("selection") or {}).get("chosen")
         return chosen == "average" or (gate is not None and not gate["passed"])
 
+    @property
+    def heterogeneity_report(self) -> dict | None:
+        """The gate's result as the card and responses show it: what training stored, plus
+        whether the individual effects beat the average (derived, so older models get it too)."""
+        gate = self.__dict__.get("heterogeneity")
+        if gate is None:
+            return None
+        from models.heterogeneity import HeterogeneityTest
+
+        return {**gate, "beats_average_p_value":
+                HeterogeneityTest.from_dict(gate).beats_average_p_value}
+
     def gate_note(self) -> str | None:
         """The sentence every response carries when the average effect is served."""
         if not self.serves_average:

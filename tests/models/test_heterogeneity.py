@@ -70,3 +70,24 @@ def test_survival_calibration_compares_mean_predicted_with_kaplan_meier():
     bad = survival_calibration(time, event, arm, s0 * 0.7, s1 * 0.7)
     for key in ("ici_6mo", "rt_ici_6mo", "rt_ici_12mo"):  # 30% too low: outside the KM interval
         assert not bad[key]["inside_km_ci"], key
+
+
+def test_beats_average_tells_predictions_more_accurate_than_the_mean_from_noisier_ones():
+    """Slope > 1/2 <=> lower PEHE than the average: calibrated predictions show it; predictions
+    as noisy as the heterogeneity they carry (slope 1/2, PEHE equal to the average's) do not,
+    though they pass the heterogeneity test."""
+    rng = np.random.default_rng(4)
+    n = 20_000
+    tau = rng.normal(2.0, 1.0, n)
+    psi = tau + rng.normal(0, 6.0, n)
+    calibrated = blp_test(psi, tau)
+    assert calibrated.beats_average_p_value < 0.01
+    noisy = tau + rng.normal(0, 1.0, n)  # Cov(tau, c) / Var(c) = 1/2
+    assert np.mean((noisy - tau) ** 2) == pytest.approx(np.var(tau), rel=0.05)
+    half = blp_test(psi, noisy)
+    assert half.passed and half.slope == pytest.approx(0.5, abs=0.1)
+    assert 0.05 < half.beats_average_p_value < 0.95
+    assert blp_test(psi, np.full(n, 2.0)).beats_average_p_value == 1.0
+    d = half.to_dict()
+    assert d["beats_average_p_value"] == half.beats_average_p_value
+    assert type(half).from_dict(d) == half

@@ -101,6 +101,9 @@ def test_bento_serves_without_mlflow(bento, champion, tmp_path):
     model = body["model"]
     assert model["uri"].startswith("bentoml:rt-benefit:")
     assert (model["name"], model["version"]) == ("rt-benefit", champion.result.version)
+    gate = champion.result.metrics["heterogeneity"]  # the gate's result, and whether it beats
+    assert model["heterogeneity"] == {**gate, "beats_average_p_value": pytest.approx(  # the mean
+        gate["beats_average_p_value"])}
     assert not absent.parent.exists()  # no MLflow store was created or read
 
 
