@@ -37,6 +37,8 @@ def test_train_shows_progress_and_units(tmp_path, monkeypatch):
     assert "fitting risk and 10 bootstrap members" in tasks
     assert re.search(r"holdout_benefit_loss: \d+\.\d months\^2 \(mean squared error", result.output)
     assert re.search(r"RMST difference -?\d+\.\d\d months", result.output)
+    assert re.search(r"more accurate than the average \(slope > 0\.5\): one-sided p = "
+                     r"\d\.\d\d", result.output)
 
 
 def test_bento_without_a_champion_says_how_to_train_one():

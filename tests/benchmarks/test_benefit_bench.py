@@ -68,3 +68,24 @@ def test_recommendation_measures_count_the_two_kinds_of_error(bench):
     assert metrics["add_rt_share"] == pytest.approx(6 / 8)
     nobody = bench.replicate_metrics(pred | {"recommendation": np.array(["uncertain"] * 8)}, truth)
     assert np.isnan(nobody["below_mcid_among_add_rt"]) and nobody["add_rt_among_below_mcid"] == 0
+
+
+def test_gate_metrics_score_both_answers_the_gate_chooses_between(bench):
+    """The served learner's row carries the gate's estimate and both candidate answers' scores,
+    so another gate can be judged on the same run."""
+    gains = np.array([0.2, 0.5, 2.0, 3.0])
+    truth = pd.DataFrame({f"cond_{k}": gains for k in bench.ESTIMANDS})
+    individual = {k: gains + 0.1 for k in bench.ESTIMANDS} | {
+        "recommendation": np.array(["uncertain", "add_rt", "add_rt", "add_rt"])}
+    average = {k: np.full(4, gains.mean()) for k in bench.ESTIMANDS} | {
+        "recommendation": np.array(["uncertain"] * 4)}
+    gate = {"slope": 0.9, "slope_se": 0.3, "p_value": 0.001}
+    metrics = bench.gate_metrics({"gate": gate, "individual": individual, "average": average},
+                                 truth)
+    assert metrics["gate_slope"] == 0.9 and metrics["gate_p_value"] == 0.001
+    assert metrics["individual_pehe_rmst_gain_12mo"] == pytest.approx(0.1)
+    assert metrics["average_pehe_rmst_gain_12mo"] == pytest.approx(gains.std())
+    assert metrics["individual_add_rt_among_below_mcid"] == pytest.approx(1 / 2)
+    assert metrics["average_add_rt_share"] == 0
+    assert bench.gate_metrics(individual, truth) == {}  # other learners: no gate columns
+    assert set(metrics) <= set(bench.CSV_FIELDS)
