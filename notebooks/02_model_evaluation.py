@@ -92,6 +92,10 @@ calibration, qini = metrics["calibration_of_benefit"], metrics["qini"]
 label = f"fresh SYNTHETIC virtual trial, n={metrics['n']}"
 print("effect served:", bundle.gate_note() or "individual (heterogeneity shown on the "
       "hold-out); the metrics below judge the model's own predicted gains")
+if bundle.heterogeneity_report is not None:  # the gate's slope, and whether it beats the average
+    from models.heterogeneity import HeterogeneityTest
+
+    print(HeterogeneityTest.from_dict(bundle.heterogeneity_report).summary())
 pd.Series({
     "C-for-benefit (12-month RMST gain)": metrics["c_for_benefit"],
     "Harrell C, ICI alone arm": metrics["harrell_c_ici"],
