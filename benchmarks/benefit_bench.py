@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/benefit_bench.py [--sizes 72,300,1000,5000] [--replicates 20]
         [--scenarios published,null,...] [--learners treat-all,risk,t,s,dr,econml,t+prognosis,
         oracle-one-arm:gbm,dr+uncensored]
-        [--bootstrap 20] [--out results.csv] [--semi-synthetic] [--scheduler ADDRESS]
+        [--bootstrap 50] [--out results.csv] [--semi-synthetic] [--scheduler ADDRESS]
 
 For each scenario one 2,000-patient test trial is written; for each training size, ``replicates``
 independent training trials are drawn with seeds disjoint from the test trial's and from each
@@ -68,6 +68,7 @@ from models.metrics import auroc_benefiters, pehe, spearman
 from models.recommend import RecommendationRule, recommend
 from training.data import load_training_data, read_trial
 from training.distributed import on_cluster
+from training.job import TrainConfig
 
 BENEFITER_THRESHOLD = 0.10
 ESTIMANDS = ("pfs_gain_6mo", "rmst_gain_12mo")
@@ -538,7 +539,11 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(
         ["published", "weak", "null", "harm", "latent", "missing"]))
     parser.add_argument("--learners", default="treat-all,risk,t,s,dr,econml")
-    parser.add_argument("--bootstrap", type=int, default=20)
+    # the product's number of members by default: the percentile interval of B members holds
+    # on average (B - 1)(1 - alpha) / (B + 1) of their distribution (numpy's linear quantile),
+    # so its coverage depends on B (docs/benchmarks.md, "Twenty members or fifty")
+    parser.add_argument("--bootstrap", type=int,
+                        default=TrainConfig.__dataclass_fields__["n_bootstrap"].default)
     parser.add_argument("--test-patients", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--out", type=Path, default=None, help="append per-replicate rows here")
