@@ -1,0 +1,70 @@
+"""The interval bench's constructions are what its docstring says, on known draws."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from models.ensemble import BootstrapBenefit
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCHMARKS))  # it imports benefit_bench as the script would
+    try:
+        spec = importlib.util.spec_from_file_location("interval_bench",
+                                                      BENCHMARKS / "interval_bench.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+@pytest.fixture()
+def draws() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return rng.gamma(2.0, 1.0, size=(50, 40))  # skewed, so the constructions differ
+
+
+def test_percentile_is_the_products_interval(bench, draws):
+    theta = draws.mean(axis=0) + 0.3
+    est, lo, hi, _ = bench.interval("percentile", draws, theta)
+    want = BootstrapBenefit._interval(draws, bench.ALPHA)
+    for got, expected in zip((est, lo, hi), want, strict=True):
+        np.testing.assert_allclose(got, expected)
+
+
+def test_weibull_holds_the_nominal_mass_and_linear_less(bench):
+    """With B = 20 members from a known distribution, the linear interval holds about
+    (B - 1)(1 - alpha)/(B + 1) = 0.81 of it, the weibull one about 0.90."""
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=(20, 20000))  # 20,000 patients, each with 20 standard-normal members
+    theta = np.zeros(draws.shape[1])
+    for construction, mass in (("percentile", 0.814), ("weibull", 0.9)):
+        _, lo, hi, _ = bench.interval(construction, draws, theta)
+        held = (norm.cdf(hi) - norm.cdf(lo)).mean()
+        assert held == pytest.approx(mass, abs=0.01), construction
+
+
+def test_shifted_constructions_move_the_members(bench, draws):
+    m = draws.mean(axis=0)
+    theta = m + np.linspace(-1, 1, draws.shape[1])
+    est, lo, hi, moved = bench.interval("centred", draws, theta)
+    np.testing.assert_allclose(est, theta)
+    np.testing.assert_allclose(moved.mean(axis=0), theta)
+    np.testing.assert_allclose(hi - lo, np.subtract(*np.quantile(draws, [0.95, 0.05], axis=0)))
+    est, _, _, _ = bench.interval("bias-corrected", draws, theta)
+    np.testing.assert_allclose(est, 2 * theta - m)
+    _, lo, hi, moved = bench.interval("basic", draws, theta)
+    q_lo, q_hi = np.quantile(draws, [0.05, 0.95], axis=0)
+    np.testing.assert_allclose(lo, 2 * theta - q_hi)
+    np.testing.assert_allclose(hi, 2 * theta - q_lo)
+    np.testing.assert_allclose(moved.mean(axis=0), 2 * theta - m)  # what the rule reads
