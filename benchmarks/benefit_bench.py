@@ -539,9 +539,9 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(
         ["published", "weak", "null", "harm", "latent", "missing"]))
     parser.add_argument("--learners", default="treat-all,risk,t,s,dr,econml")
-    # the product's number of members by default: the percentile interval of B members holds
-    # on average (B - 1)(1 - alpha) / (B + 1) of their distribution (numpy's linear quantile),
-    # so its coverage depends on B (docs/benchmarks.md, "Twenty members or fifty")
+    # the product's number of members by default: the interval's ends are order statistics of
+    # the members, and its coverage was measured to depend on their number (docs/benchmarks.md,
+    # "Twenty members or fifty")
     parser.add_argument("--bootstrap", type=int,
                         default=TrainConfig.__dataclass_fields__["n_bootstrap"].default)
     parser.add_argument("--test-patients", type=int, default=2000)
