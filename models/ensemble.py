@@ -1,25 +1,19 @@
 """Bootstrap ensembles: intervals and probability of benefit for any point learner.
 
 B members are fitted on bootstrap resamples drawn *within each arm* (so every member sees the
-trial's arm sizes). The bagged estimate is the members' mean (for curve-based learners, identical to
-the gain read off the mean curves); the ``1 - alpha`` interval is the members' percentile interval,
-widened to contain the estimate if the ensemble is skewed. Its ends are the (B + 1) alpha / 2-th and
-(B + 1)(1 - alpha / 2)-th of the B sorted members (interpolated): the order statistics of the
-percentile interval in Davison and Hinkley (Bootstrap Methods and their Application, 1997, ch. 5)
-and R's ``boot.ci``, Hyndman and Fan's (1996) type 6, numpy's "weibull" quantile
-(``QUANTILE_METHOD``). It holds on average 1 - alpha of the members' distribution; numpy's default
-("linear") holds (B - 1)(1 - alpha) / (B + 1) of it, 0.86 for a 90% interval of 50 members, and
-under-covered (docs/benchmarks.md, "Twenty members or fifty"). P(gain >= MCID) is the share of
-members whose 12-month RMST gain reaches the MCID. The two arms' curves get pointwise ``1 - alpha``
-bands from the same members: their percentiles at each time (``percentile_band``), not widened, so a
-skewed ensemble's mean curve may leave its band. Percentile bootstrap intervals reflect the
+trial's arm sizes). The bagged estimate is the members' mean (for curve-based learners, identical
+to the gain read off the mean curves); the ``1 - alpha`` interval is the members' percentile
+interval, widened to contain the estimate if the ensemble is skewed; P(benefit) is the share of
+members with a positive 12-month RMST gain. The two arms' curves get pointwise ``1 - alpha``
+bands from the same members: their percentiles at each time (``percentile_band``), not widened,
+so a skewed ensemble's mean curve may leave its band. Percentile bootstrap intervals reflect the
 learner's sampling variability, not its bias (regularisation shrinks effects): their coverage is
-measured on the virtual trial, not assumed. For the DR-learner, a resample's copies of one patient
-can land in different cross-fitting folds, so some held-out nuisance curves and calibration inputs
-come from a model that saw the patient; this makes the members *vary more*, and the coverage
-measured for its intervals rests on it: keeping the copies in one fold narrowed the intervals to a
-coverage of 0.42-0.80 in single trials of n = 1,000 (docs/benchmarks.md, "Tried and dropped: grouped
-folds and cross-calibration"). The copies are therefore not grouped.
+measured on the virtual trial, not assumed. For the DR-learner, a resample's copies of one
+patient can land in different cross-fitting folds, so some held-out nuisance curves and
+calibration inputs come from a model that saw the patient; this makes the members *vary more*,
+and the coverage measured for its intervals rests on it: keeping the copies in one fold narrowed
+the intervals to a coverage of 0.42-0.80 in single trials of n = 1,000 (docs/benchmarks.md,
+"Tried and dropped: grouped folds and cross-calibration"). The copies are therefore not grouped.
 """
 
 from __future__ import annotations
@@ -50,7 +44,6 @@ from models.prediction import Prediction
 from models.recommend import RecommendationRule, recommend
 from models.survival import RmstTable, step_at
 
-QUANTILE_METHOD = "weibull"  # the (B + 1) q-th member (module docstring)
 CURVE_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                             else os.cpu_count() or 1))
 PARALLEL_MIN_PATIENTS = 200  # per thread: below this, thread start-up outweighs the gain
@@ -70,7 +63,7 @@ def run_in_parts(fill, n: int) -> None:
 
 @njit(cache=True, nogil=True)
 def _band_kernel(values, low_at, high_at, lower, upper):  # pragma: no cover (compiled)
-    """Per lane of ``values`` (M, A, R, T): numpy's quantiles at ``low_at`` and
+    """Per lane of ``values`` (M, A, R, T): numpy's "linear" quantiles at ``low_at`` and
     ``high_at`` (below, above, gamma: positions in the sorted lane) from the lane's few smallest
     and largest values, kept by insertion. The members of each (A, R) row are visited in the
     order of their values at the middle of T (their order at the other times is much the same):
@@ -128,19 +121,17 @@ def _as_four_axes(a: np.ndarray) -> np.ndarray:
 
 
 def _order_statistic(n: int, q: float) -> tuple[int, int, float]:
-    """numpy's ``QUANTILE_METHOD`` quantile q of n values: (below, above, gamma) in the sorted
-    values (numpy's virtual index (n + 1) q - 1, clipped to the values, in numpy's order of
-    operations so that the band equals ``np.quantile`` to the bit)."""
-    virtual = min(max(n * q + q - 1, 0.0), n - 1.0)
+    """numpy's "linear" quantile q of n values: (below, above, gamma) in the sorted values."""
+    virtual = (n - 1) * q
     below = int(np.floor(virtual))
     return below, min(below + 1, n - 1), virtual - below
 
 
 def percentile_band(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """``np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0, method=QUANTILE_METHOD)`` for
-    draws (M, ...): the members' pointwise percentile band, equal to numpy's, ~3x faster: numpy
-    sorts or partitions every column of the short member axis; only the order statistics the
-    two quantiles need are kept here (docs/benchmarks.md, "Curve intervals").
+    """``np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)`` for draws (M, ...): the
+    members' pointwise percentile band, equal to numpy's, ~3x faster: numpy sorts or partitions
+    every column of the short member axis; only the order statistics the two quantiles need are
+    kept here (docs/benchmarks.md, "Curve intervals").
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1); got {alpha}")
@@ -250,7 +241,7 @@ class BootstrapBenefit(BenefitEstimator):
         if not 0.0 < alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1); got {alpha}")
         est = draws.mean(axis=0)
-        lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0, method=QUANTILE_METHOD)
+        lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
         return est, np.minimum(lo, est), np.maximum(hi, est)
 
     def effect_interval(

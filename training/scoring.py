@@ -11,7 +11,6 @@ import pandas as pd
 from cohorts import read_cohort
 from cohorts.io import TRUTH_FILE
 from common.atomic import atomic_path
-from models.ensemble import QUANTILE_METHOD
 from models.recommend import RECOMMENDATIONS
 from training.bundle import NO_CURVES
 from training.criterion import SELECTION_ESTIMAND, benefit_loss, pseudo_outcomes
@@ -81,8 +80,8 @@ def average_predicted_gain(estimator, X: pd.DataFrame, alpha: float) -> dict:
         means = draws.mean(axis=1)  # one cohort-average gain per bootstrap member
         out[k] = {
             "estimate": float(means.mean()),
-            "lower": float(np.quantile(means, alpha / 2, method=QUANTILE_METHOD)),
-            "upper": float(np.quantile(means, 1 - alpha / 2, method=QUANTILE_METHOD)),
+            "lower": float(np.quantile(means, alpha / 2)),
+            "upper": float(np.quantile(means, 1 - alpha / 2)),
         }
     return out
 

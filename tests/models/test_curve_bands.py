@@ -17,15 +17,14 @@ from lifelines import KaplanMeierFitter
 from models import SURVIVAL_GRID_MONTHS, make_learner
 from models.average_benefit import AverageBenefit
 from models.base import BENEFIT_GRID_MONTHS
-from models.ensemble import QUANTILE_METHOD, percentile_band
+from models.ensemble import percentile_band
 from models.transport import hazard_ratio_curve, transported_benefit
 
 
 def members_quantiles(model, X, times, alpha):
     """np.quantile of each member's curves, member by member: the band's definition."""
     curves = [m.predict_survival(X, times) for m in model.members_]
-    return [np.quantile(np.array([c[arm] for c in curves]), [alpha / 2, 1 - alpha / 2], axis=0,
-                        method=QUANTILE_METHOD)
+    return [np.quantile(np.array([c[arm] for c in curves]), [alpha / 2, 1 - alpha / 2], axis=0)
             for arm in (0, 1)]
 
 
@@ -36,7 +35,7 @@ def test_percentile_band_is_numpy_quantile(n_members, alpha):
     draws = rng.random((n_members, 2, 7, 600))  # more columns than the kernel's block
     draws[rng.random(draws.shape) < 0.3] = 0.5  # ties
     lower, upper = percentile_band(draws, alpha)
-    expected = np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0, method=QUANTILE_METHOD)
+    expected = np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
     np.testing.assert_array_equal(lower, expected[0])
     np.testing.assert_array_equal(upper, expected[1])
     with pytest.raises(ValueError, match="alpha"):
@@ -169,7 +168,7 @@ def test_transported_band_is_the_draws_percentiles():
     assert bands.ici_lower is None and bands.ici_upper is None
     k = len(BENEFIT_GRID_MONTHS) + 2
     draws = base[None, :, k:] ** ratios[:, :, k:]
-    want = np.quantile(draws, [0.05, 0.95], axis=0, method=QUANTILE_METHOD)
+    want = np.quantile(draws, [0.05, 0.95], axis=0)
     np.testing.assert_allclose(bands.rt_ici_lower, want[0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(bands.rt_ici_upper, want[1], rtol=0, atol=1e-12)
     np.testing.assert_allclose(s_rt, draws.mean(axis=0), rtol=0, atol=1e-12)

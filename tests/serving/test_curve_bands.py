@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
-from models.ensemble import QUANTILE_METHOD
 from serving.predictor import Predictor, dumps
 from serving.schemas import PredictRequest, PredictResponse
 from training.loading import load_model
@@ -41,8 +40,7 @@ def test_individual_effects_band_each_curve_with_the_members_percentiles(champio
         s = p["survival"]
         for arm, j in (("ici", 0), ("rt_ici", 1)):
             lower, upper = np.array(s[f"{arm}_lower"]), np.array(s[f"{arm}_upper"])
-            want = np.quantile([c[j][i] for c in members], [alpha / 2, 1 - alpha / 2], axis=0,
-                               method=QUANTILE_METHOD)
+            want = np.quantile([c[j][i] for c in members], [alpha / 2, 1 - alpha / 2], axis=0)
             np.testing.assert_allclose(lower, want[0], rtol=0, atol=5e-7)  # 6 decimals sent
             np.testing.assert_allclose(upper, want[1], rtol=0, atol=5e-7)
             assert len(lower) == len(months) and lower[0] == upper[0] == 1.0
