@@ -1,19 +1,23 @@
 """Bootstrap ensembles: intervals and probability of benefit for any point learner.
 
 B members are fitted on bootstrap resamples drawn *within each arm* (so every member sees the
-trial's arm sizes). The bagged estimate is the members' mean (for curve-based learners, identical
-to the gain read off the mean curves); the ``1 - alpha`` interval is the members' percentile
-interval, widened to contain the estimate if the ensemble is skewed; P(benefit) is the share of
-members with a positive 12-month RMST gain. The two arms' curves get pointwise ``1 - alpha``
-bands from the same members: their percentiles at each time (``percentile_band``), not widened,
-so a skewed ensemble's mean curve may leave its band. Percentile bootstrap intervals reflect the
-learner's sampling variability, not its bias (regularisation shrinks effects): their coverage is
-measured on the virtual trial, not assumed. For the DR-learner, a resample's copies of one
-patient can land in different cross-fitting folds, so some held-out nuisance curves and
-calibration inputs come from a model that saw the patient; this makes the members *vary more*,
-and the coverage measured for its intervals rests on it: keeping the copies in one fold narrowed
-the intervals to a coverage of 0.42-0.80 in single trials of n = 1,000 (docs/benchmarks.md,
-"Tried and dropped: grouped folds and cross-calibration"). The copies are therefore not grouped.
+trial's arm sizes). The bagged estimate is the members' mean (for curve-based learners, identical to
+the gain read off the mean curves); the ``1 - alpha`` interval is the members' percentile interval
+(numpy's "linear" quantile), widened to contain the estimate if the ensemble is skewed. Of the
+members' distribution it holds on average (B - 1)(1 - alpha) / (B + 1), 0.86 for a 90% interval of
+50 members; the (B + 1) q-th members (Davison and Hinkley 1997, ch. 5; numpy's "weibull") would hold
+0.90, but covered the conditional gain 0.92-0.98 in the virtual trial's four scenarios, where this
+one covers 0.89-0.96 (docs/benchmarks.md, "Twenty members or fifty"). P(gain >= MCID) is the share
+of members whose 12-month RMST gain reaches the MCID. The two arms' curves get pointwise
+``1 - alpha`` bands from the same members: their percentiles at each time (``percentile_band``),
+not widened, so a skewed ensemble's mean curve may leave its band. Percentile bootstrap intervals
+reflect the learner's sampling variability, not its bias (regularisation shrinks effects): their
+coverage is measured on the virtual trial, not assumed. For the DR-learner, a resample's copies of
+one patient can land in different cross-fitting folds, so some held-out nuisance curves and
+calibration inputs come from a model that saw the patient; this makes the members *vary more*, and
+the coverage measured for its intervals rests on it: keeping the copies in one fold narrowed the
+intervals to a coverage of 0.42-0.80 in single trials of n = 1,000 (docs/benchmarks.md, "Tried and
+dropped: grouped folds and cross-calibration"). The copies are therefore not grouped.
 """
 
 from __future__ import annotations
