@@ -17,10 +17,11 @@ The same slope says whether the individual effects are *better than the average*
 with c = tau_hat - mean(tau_hat), E(tau - tau_hat)^2 - E(tau - mean)^2 = Var(c) - 2 Cov(tau, c)
 apart from the intercept, which is negative exactly when beta_2 = Cov(tau, c) / Var(c) > 1/2.
 ``beats_average_p_value`` is the one-sided p of H0: beta_2 <= 1/2. It is reported, not gated on:
-the gate's question is the issue's pre-specified one (is there heterogeneity?), and on the virtual
-trial individual effects that pass it are about as accurate as the average but, unlike the
-average's interval, their intervals cover the individual gains (docs/benchmarks.md, "What the gate
-chooses between").
+the gate's question is the issue's pre-specified one (is there heterogeneity?); on virtual trials
+of 1,000 the individual effects that passed it were more accurate than the average, and their
+intervals covered the patients' gains where the average's interval, made for the average, covered
+0.13-0.25 of them. With a slope standard error near 0.4 a gate at 1/2 refused most trials whose
+individual effects were better (docs/benchmarks.md, "What the gate chooses between").
 """
 
 from __future__ import annotations
