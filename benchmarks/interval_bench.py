@@ -2,8 +2,8 @@
 that cover").
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/interval_bench.py [--size 1000]
-        [--replicates 4] [--scenarios published,harm] [--learner dr] [--members 20,50]
-        [--out intervals.csv]
+        [--replicates 4] [--first-replicate 0] [--scenarios published,harm] [--learner dr]
+        [--members 20,50] [--out intervals.csv]
 
 The training and test trials are benefit_bench.py's (same seeds: its rows for the learner are
 this bench's ``percentile`` rows). Each training trial fits the learner's bootstrap ensemble once,
@@ -100,6 +100,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--replicates", type=int, default=4)
+    parser.add_argument("--first-replicate", type=int, default=0,
+                        help="start here (extend an earlier run with the next trials)")
     parser.add_argument("--scenarios", default="published,harm")
     parser.add_argument("--learner", default="dr")
     parser.add_argument("--members", default="20,50")
@@ -116,15 +118,14 @@ def main() -> None:
             test = read_trial(test_dir)
             truth = pd.read_csv(test_dir / "truth.csv", dtype={"patient_id": str}).set_index(
                 "patient_id").loc[test.Y.index]
-            for r in range(args.replicates):
+            for r in range(args.first_replicate, args.first_replicate + args.replicates):
                 new = replicate_rows(scenario, args.size, r, args, Path(tmp), test.available,
                                      truth)
                 rows += new
                 if args.out is not None:  # kept as each replicate finishes
                     pd.DataFrame(new).to_csv(args.out, mode="a", index=False,
                                              header=not args.out.exists())
-                print(f"{scenario} n={args.size} replicate {r + 1}/{args.replicates} done",
-                      flush=True)
+                print(f"{scenario} n={args.size} replicate {r + 1} done", flush=True)
     df = pd.DataFrame(rows)
     keys = ["scenario", "members", "construction"]
     table = df.groupby(keys, sort=False)[list(SCORED)].mean()
