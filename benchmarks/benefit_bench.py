@@ -252,7 +252,6 @@ def served_predictions(train, test_features, n_bootstrap, seed) -> dict[str, np.
     average effect when it fails), run through training.job.train without registering."""
     import mlflow
 
-    from training.job import TrainConfig
     from training.job import train as run_training
 
     result = run_training(TrainConfig(cohort=train.source, register=False,
