@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/benefit_bench.py [--sizes 72,300,1000,5000] [--replicates 20]
         [--scenarios published,null,...] [--learners treat-all,risk,t,s,dr,econml,t+prognosis,
         oracle-one-arm:gbm,dr+uncensored]
-        [--bootstrap 50] [--out results.csv] [--semi-synthetic] [--scheduler ADDRESS]
+        [--bootstrap 50] [--first-replicate 0] [--out results.csv] [--semi-synthetic]
+        [--scheduler ADDRESS]
 
 For each scenario one 2,000-patient test trial is written; for each training size, ``replicates``
 independent training trials are drawn with seeds disjoint from the test trial's and from each
@@ -18,8 +19,10 @@ the MCID among those told ``add_rt`` (what a calibrated P >= 0.9 bounds by ~10%)
 ``add_rt`` and ``uncertain`` overall, and the mean predicted S(12) per arm against the truth.
 Across replicates, the squared error splits into bias^2 (of the replicate-mean prediction) and
 variance (across replicates). Rows are appended to ``--out`` as each replicate finishes, so a
-long run keeps what it measured. ``--scheduler`` runs the replicates as Dask tasks on that
-cluster (the bootstrap members inside a replicate stay on its worker); the rows are the same.
+long run keeps what it measured, and ``--first-replicate`` extends it with the next training
+trials (replicate r has the same seed in every run). ``--scheduler`` runs the replicates as Dask
+tasks on that cluster (the bootstrap members inside a replicate stay on its worker); the rows are
+the same.
 
 "<learner>+prognosis" adds the real-world prognosis model's log risk (fitted here on the 1,110
 real patients of ../shared/data/public_ici) as an input; the risk learner takes it as its
@@ -325,6 +328,7 @@ def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
         test = read_trial(test_dir)
         truth = pd.read_csv(test_dir / "truth.csv", dtype={"patient_id": str}).set_index(
             "patient_id").loc[test.Y.index]
+        replicates = range(args.first_replicate, args.first_replicate + args.replicates)
         for n in args.sizes:
             # one task per replicate: in order here, or Dask tasks with --scheduler (each
             # replicate has its own seed, so where it runs does not change its rows)
@@ -333,12 +337,12 @@ def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
                     results = Parallel(n_jobs=-1, return_as="generator")(
                         delayed(replicate_results)(args, scenario, n, r, test.available, truth,
                                                    prognosis, None)
-                        for r in range(args.replicates))
+                        for r in replicates)
                 else:
                     results = (replicate_results(args, scenario, n, r, test.available, truth,
                                                  prognosis, workdir)
-                               for r in range(args.replicates))
-                for r, results_r in enumerate(results):
+                               for r in replicates)
+                for r, results_r in zip(replicates, results, strict=True):
                     for row, pred in results_r:
                         rows.append(row)
                         for k in ESTIMANDS:
@@ -346,7 +350,7 @@ def virtual_trial_rows(args, workdir: Path, out_csv: Path | None) -> list[dict]:
                                                    []).append(pred[k])
                         if out_csv is not None:
                             _append(out_csv, row)
-                    print(f"{scenario} n={n} replicate {r + 1}/{args.replicates} done",
+                    print(f"{scenario} n={n} replicate {r + 1} of {replicates[-1] + 1} done",
                           flush=True)
             for name in args.learners:
                 for k in ESTIMANDS:
@@ -543,6 +547,8 @@ def main() -> None:
     # "Twenty members or fifty")
     parser.add_argument("--bootstrap", type=int,
                         default=TrainConfig.__dataclass_fields__["n_bootstrap"].default)
+    parser.add_argument("--first-replicate", type=int, default=0,
+                        help="start here (extend an earlier run with the next trials)")
     parser.add_argument("--test-patients", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--out", type=Path, default=None, help="append per-replicate rows here")

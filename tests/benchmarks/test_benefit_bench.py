@@ -89,3 +89,25 @@ def test_gate_metrics_score_both_answers_the_gate_chooses_between(bench):
     assert metrics["average_add_rt_share"] == 0
     assert bench.gate_metrics(individual, truth) == {}  # other learners: no gate columns
     assert set(metrics) <= set(bench.CSV_FIELDS)
+
+
+def test_first_replicate_extends_a_run_with_the_next_trials(bench, tmp_path):
+    """Replicates 2-3 of one run are replicates 2-3 of a run that starts there: same seeds,
+    same rows, so a long benchmark can be extended without repeating a trial."""
+    import argparse
+
+    def run(first: int, count: int, out: Path) -> pd.DataFrame:
+        args = argparse.Namespace(sizes=[72], scenarios=["published"], learners=["treat-all"],
+                                  replicates=count, first_replicate=first, test_patients=150,
+                                  seed=7, scheduler=None, bootstrap=5)
+        work = tmp_path / out.stem
+        work.mkdir()
+        bench.virtual_trial_rows(args, work, out)
+        return pd.read_csv(out)
+
+    whole = run(0, 3, tmp_path / "whole.csv")
+    tail = run(1, 2, tmp_path / "tail.csv")
+    assert list(tail["replicate"]) == [1, 2]
+    assert tail["train_seed"].nunique() == 2
+    kept = ["replicate", "train_seed", "pehe_rmst_gain_12mo", "mean_s12_error_ici"]
+    pd.testing.assert_frame_equal(whole[kept].iloc[1:].reset_index(drop=True), tail[kept])
