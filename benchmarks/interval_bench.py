@@ -3,7 +3,7 @@ that cover").
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/interval_bench.py [--size 1000]
         [--replicates 4] [--first-replicate 0] [--scenarios published,harm] [--learner dr]
-        [--members 20,50] [--out intervals.csv]
+        [--members 20,50] [--out intervals.csv] [--deciles-out deciles.csv]
 
 The training and test trials are benefit_bench.py's (same seeds: its rows for the learner are
 this bench's ``percentile`` rows). Each training trial fits the learner's bootstrap ensemble once,
@@ -25,6 +25,11 @@ The recommendation of each construction is the rule of models/recommend.py on th
 construction moves them (unchanged for the two percentile intervals). Scored as in benefit_bench:
 coverage of the conditional truth overall and in the worst decile, both estimands, and the share
 told ``add_rt`` among patients whose true 12-month RMST gain is below the MCID.
+
+``--deciles-out`` also writes, for every construction, each decile of the true 12-month RMST
+gain's mean true gain, mean error of the estimate (its bias there), mean interval half-width and
+coverage; the product's rows (``percentile``, the most members) are printed, averaged over the
+trials: where an interval misses, it shows on which side and by how much.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from training.data import load_training_data, read_trial
 
 ALPHA = 0.1
 CONSTRUCTIONS = ("percentile", "weibull", "centred", "bias-corrected", "basic")
+DECILE_ESTIMAND = "rmst_gain_12mo"
 SCORED = ("coverage_rmst_gain_12mo", "worst_decile_coverage_rmst_gain_12mo",
           "coverage_pfs_gain_6mo", "worst_decile_coverage_pfs_gain_6mo",
           "add_rt_among_below_mcid", "below_mcid_among_add_rt", "add_rt_share",
@@ -68,8 +74,24 @@ def interval(construction: str, draws: np.ndarray, theta: np.ndarray
     return moved.mean(axis=0), lo, hi, moved
 
 
+def decile_rows(est: np.ndarray, lower: np.ndarray, upper: np.ndarray, true: np.ndarray
+                ) -> list[dict]:
+    """Per decile of the true gain (0 = smallest): mean true gain, bias of the estimate, interval
+    half-width and coverage."""
+    decile = pd.qcut(pd.Series(true).rank(method="first"), 10, labels=False).to_numpy()
+    inside = (lower <= true) & (true <= upper)
+    rows = []
+    for d in range(10):
+        at = decile == d
+        rows.append({"decile": d, "true_gain": float(true[at].mean()),
+                     "bias": float((est - true)[at].mean()),
+                     "half_width": float(((upper - lower) / 2)[at].mean()),
+                     "coverage": float(inside[at].mean())})
+    return rows
+
+
 def replicate_rows(scenario: str, n: int, r: int, args, workdir: Path, test_X: pd.DataFrame,
-                   truth: pd.DataFrame) -> list[dict]:
+                   truth: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     seed = trial_seed(args.seed, scenario, n, r + 1)
     train = load_training_data(write_trial(workdir / "train", n_patients=n, seed=seed,
                                            scenario=scenario, overwrite=True))
@@ -80,7 +102,7 @@ def replicate_rows(scenario: str, n: int, r: int, args, workdir: Path, test_X: p
     point = make_learner(args.learner, n_bootstrap=0, random_state=seed).fit(
         train.Y, train.T, train.X).effect_all(X)
     rule = RecommendationRule()
-    rows = []
+    rows, deciles = [], []
     for b in args.members:
         for construction in CONSTRUCTIONS:
             pred = {}
@@ -89,10 +111,13 @@ def replicate_rows(scenario: str, n: int, r: int, args, workdir: Path, test_X: p
                 pred.update({k: est, f"{k}_lower": lo, f"{k}_upper": hi})
                 if k == "rmst_gain_12mo":
                     pred["recommendation"] = recommend(rule.probability(moved), rule)
-            rows.append({"scenario": scenario, "n": n, "replicate": r, "members": b,
-                         "construction": construction, "train_seed": seed,
-                         **replicate_metrics(pred, truth)})
-    return rows
+            keys = {"scenario": scenario, "n": n, "replicate": r, "members": b,
+                    "construction": construction, "train_seed": seed}
+            rows.append({**keys, **replicate_metrics(pred, truth)})
+            k = DECILE_ESTIMAND
+            deciles += [{**keys, **row} for row in decile_rows(
+                pred[k], pred[f"{k}_lower"], pred[f"{k}_upper"], truth[f"cond_{k}"].to_numpy())]
+    return rows, deciles
 
 
 def main() -> None:
@@ -108,9 +133,11 @@ def main() -> None:
     parser.add_argument("--test-patients", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--out", type=Path, default=None, help="append per-replicate rows here")
+    parser.add_argument("--deciles-out", type=Path, default=None,
+                        help="append per-replicate, per-decile rows here (and print the product's)")
     args = parser.parse_args()
     args.members = sorted(int(b) for b in args.members.split(","))
-    rows = []
+    rows, deciles = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in args.scenarios.split(","):
             test_dir = write_trial(Path(tmp) / f"test_{scenario}", n_patients=args.test_patients,
@@ -119,12 +146,14 @@ def main() -> None:
             truth = pd.read_csv(test_dir / "truth.csv", dtype={"patient_id": str}).set_index(
                 "patient_id").loc[test.Y.index]
             for r in range(args.first_replicate, args.first_replicate + args.replicates):
-                new = replicate_rows(scenario, args.size, r, args, Path(tmp), test.available,
-                                     truth)
+                new, new_deciles = replicate_rows(scenario, args.size, r, args, Path(tmp),
+                                                  test.available, truth)
                 rows += new
-                if args.out is not None:  # kept as each replicate finishes
-                    pd.DataFrame(new).to_csv(args.out, mode="a", index=False,
-                                             header=not args.out.exists())
+                deciles += new_deciles
+                for path, kept in ((args.out, new), (args.deciles_out, new_deciles)):
+                    if path is not None:  # kept as each replicate finishes
+                        pd.DataFrame(kept).to_csv(path, mode="a", index=False,
+                                                  header=not path.exists())
                 print(f"{scenario} n={args.size} replicate {r + 1} done", flush=True)
     df = pd.DataFrame(rows)
     keys = ["scenario", "members", "construction"]
@@ -133,6 +162,14 @@ def main() -> None:
         "coverage_rmst_gain_12mo"].min())
     print()
     print(table.reset_index().to_markdown(index=False, floatfmt=".3f"))
+    if args.deciles_out is not None:
+        product = pd.DataFrame(deciles).query(
+            "construction == 'percentile' and members == @args.members[-1]")
+        print(f"\nBy decile of the true {DECILE_ESTIMAND} (percentile, {args.members[-1]} members, "
+              "mean over trials):")
+        print(product.groupby(["scenario", "decile"], sort=False)[
+            ["true_gain", "bias", "half_width", "coverage"]].mean().reset_index().to_markdown(
+            index=False, floatfmt=".2f"))
 
 
 if __name__ == "__main__":

@@ -68,3 +68,16 @@ def test_shifted_constructions_move_the_members(bench, draws):
     np.testing.assert_allclose(lo, 2 * theta - q_hi)
     np.testing.assert_allclose(hi, 2 * theta - q_lo)
     np.testing.assert_allclose(moved.mean(axis=0), 2 * theta - m)  # what the rule reads
+
+
+def test_decile_rows_show_where_and_on_which_side_an_interval_misses(bench):
+    """Estimates 1 too high in the smallest-gain decile, exact elsewhere; half-width 0.5: that
+    decile's row shows the bias, the width and no coverage, the others full coverage."""
+    true = np.linspace(-2.0, 5.0, 200)
+    est = true + np.where(true < np.quantile(true, 0.1), 1.0, 0.0)
+    rows = bench.decile_rows(est, est - 0.5, est + 0.5, true)
+    assert [r["decile"] for r in rows] == list(range(10))
+    assert rows[0]["bias"] == pytest.approx(1.0) and rows[0]["coverage"] == 0.0
+    assert all(r["bias"] == pytest.approx(0.0) and r["coverage"] == 1.0 for r in rows[1:])
+    assert all(r["half_width"] == pytest.approx(0.5) for r in rows)
+    assert rows[0]["true_gain"] < rows[9]["true_gain"]
