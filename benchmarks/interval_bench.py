@@ -27,9 +27,10 @@ coverage of the conditional truth overall and in the worst decile, both estimand
 told ``add_rt`` among patients whose true 12-month RMST gain is below the MCID.
 
 ``--deciles-out`` also writes, for every construction, each decile of the true 12-month RMST
-gain's mean true gain, mean error of the estimate (its bias there), mean interval half-width and
-coverage; the product's rows (``percentile``, the most members) are printed, averaged over the
-trials: where an interval misses, it shows on which side and by how much.
+gain's mean true gain, mean error of the estimate (its bias there), mean interval half-width,
+coverage and shares told ``add_rt`` and ``no_added_benefit``; the product's rows
+(``percentile``, the most members) are printed, averaged over the trials: where an interval
+misses, it shows on which side and by how much, and what those patients are told.
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ def interval(construction: str, draws: np.ndarray, theta: np.ndarray
     return moved.mean(axis=0), lo, hi, moved
 
 
-def decile_rows(est: np.ndarray, lower: np.ndarray, upper: np.ndarray, true: np.ndarray
-                ) -> list[dict]:
+def decile_rows(est: np.ndarray, lower: np.ndarray, upper: np.ndarray, true: np.ndarray,
+                recommendation: np.ndarray) -> list[dict]:
     """Per decile of the true gain (0 = smallest): mean true gain, bias of the estimate, interval
-    half-width and coverage."""
+    half-width, coverage, and the shares told ``add_rt`` and ``no_added_benefit``."""
     decile = pd.qcut(pd.Series(true).rank(method="first"), 10, labels=False).to_numpy()
     inside = (lower <= true) & (true <= upper)
     rows = []
@@ -86,7 +87,9 @@ def decile_rows(est: np.ndarray, lower: np.ndarray, upper: np.ndarray, true: np.
         rows.append({"decile": d, "true_gain": float(true[at].mean()),
                      "bias": float((est - true)[at].mean()),
                      "half_width": float(((upper - lower) / 2)[at].mean()),
-                     "coverage": float(inside[at].mean())})
+                     "coverage": float(inside[at].mean()),
+                     "add_rt": float(np.mean(recommendation[at] == "add_rt")),
+                     "no_added_benefit": float(np.mean(recommendation[at] == "no_added_benefit"))})
     return rows
 
 
@@ -116,7 +119,8 @@ def replicate_rows(scenario: str, n: int, r: int, args, workdir: Path, test_X: p
             rows.append({**keys, **replicate_metrics(pred, truth)})
             k = DECILE_ESTIMAND
             deciles += [{**keys, **row} for row in decile_rows(
-                pred[k], pred[f"{k}_lower"], pred[f"{k}_upper"], truth[f"cond_{k}"].to_numpy())]
+                pred[k], pred[f"{k}_lower"], pred[f"{k}_upper"], truth[f"cond_{k}"].to_numpy(),
+                np.asarray(pred["recommendation"]))]
     return rows, deciles
 
 
@@ -167,9 +171,9 @@ def main() -> None:
             "construction == 'percentile' and members == @args.members[-1]")
         print(f"\nBy decile of the true {DECILE_ESTIMAND} (percentile, {args.members[-1]} members, "
               "mean over trials):")
-        print(product.groupby(["scenario", "decile"], sort=False)[
-            ["true_gain", "bias", "half_width", "coverage"]].mean().reset_index().to_markdown(
-            index=False, floatfmt=".2f"))
+        columns = ["true_gain", "bias", "half_width", "coverage", "add_rt", "no_added_benefit"]
+        table = product.groupby(["scenario", "decile"], sort=False)[columns].mean()
+        print(table.reset_index().to_markdown(index=False, floatfmt=".2f"))
 
 
 if __name__ == "__main__":

@@ -75,9 +75,12 @@ def test_decile_rows_show_where_and_on_which_side_an_interval_misses(bench):
     decile's row shows the bias, the width and no coverage, the others full coverage."""
     true = np.linspace(-2.0, 5.0, 200)
     est = true + np.where(true < np.quantile(true, 0.1), 1.0, 0.0)
-    rows = bench.decile_rows(est, est - 0.5, est + 0.5, true)
+    told = np.where(true > 4.0, "add_rt", np.where(true < 0.0, "no_added_benefit", "uncertain"))
+    rows = bench.decile_rows(est, est - 0.5, est + 0.5, true, told)
     assert [r["decile"] for r in rows] == list(range(10))
     assert rows[0]["bias"] == pytest.approx(1.0) and rows[0]["coverage"] == 0.0
     assert all(r["bias"] == pytest.approx(0.0) and r["coverage"] == 1.0 for r in rows[1:])
     assert all(r["half_width"] == pytest.approx(0.5) for r in rows)
     assert rows[0]["true_gain"] < rows[9]["true_gain"]
+    assert rows[0]["no_added_benefit"] == 1.0 and rows[0]["add_rt"] == 0.0
+    assert rows[9]["add_rt"] == 1.0 and rows[4]["add_rt"] == rows[4]["no_added_benefit"] == 0.0
