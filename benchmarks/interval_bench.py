@@ -117,9 +117,9 @@ def replicate_rows(scenario: str, n: int, r: int, args, workdir: Path, test_X: p
             keys = {"scenario": scenario, "n": n, "replicate": r, "members": b,
                     "construction": construction, "train_seed": seed}
             rows.append({**keys, **replicate_metrics(pred, truth)})
-            k = DECILE_ESTIMAND
+            e = DECILE_ESTIMAND
             deciles += [{**keys, **row} for row in decile_rows(
-                pred[k], pred[f"{k}_lower"], pred[f"{k}_upper"], truth[f"cond_{k}"].to_numpy(),
+                pred[e], pred[f"{e}_lower"], pred[f"{e}_upper"], truth[f"cond_{e}"].to_numpy(),
                 np.asarray(pred["recommendation"]))]
     return rows, deciles
 

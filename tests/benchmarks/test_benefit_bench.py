@@ -1,7 +1,9 @@
-"""The benefit benchmark's oracles: the labels behind its ceilings are what they claim to be."""
+"""The benefit benchmark: its oracles' labels are what they claim, its gate metrics score both
+answers, and a run extends without repeating a trial."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 from pathlib import Path
 
@@ -94,7 +96,6 @@ def test_gate_metrics_score_both_answers_the_gate_chooses_between(bench):
 def test_first_replicate_extends_a_run_with_the_next_trials(bench, tmp_path):
     """Replicates 2-3 of one run are replicates 2-3 of a run that starts there: same seeds,
     same rows, so a long benchmark can be extended without repeating a trial."""
-    import argparse
 
     def run(first: int, count: int, out: Path) -> pd.DataFrame:
         args = argparse.Namespace(sizes=[72], scenarios=["published"], learners=["treat-all"],
