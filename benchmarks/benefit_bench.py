@@ -272,6 +272,11 @@ def served_predictions(train, test_features, n_bootstrap, seed) -> dict[str, np.
     return served
 
 
+def true_gain_deciles(true: np.ndarray) -> np.ndarray:
+    """Each patient's decile (0-9) of the true gain, ties broken by order."""
+    return pd.qcut(pd.Series(true).rank(method="first"), 10, labels=False).to_numpy()
+
+
 def replicate_metrics(pred: dict[str, np.ndarray], truth: pd.DataFrame) -> dict[str, float]:
     """Every per-replicate measure of one learner on the test trial (see the module docstring)."""
     out = {}
@@ -286,9 +291,8 @@ def replicate_metrics(pred: dict[str, np.ndarray], truth: pd.DataFrame) -> dict[
         if f"{k}_lower" in pred:
             inside = (pred[f"{k}_lower"] <= true) & (true <= pred[f"{k}_upper"])
             out[f"coverage_{k}"] = float(inside.mean())
-            deciles = pd.qcut(pd.Series(true).rank(method="first"), 10, labels=False)
             out[f"worst_decile_coverage_{k}"] = float(
-                pd.Series(inside).groupby(deciles.to_numpy()).mean().min())
+                pd.Series(inside).groupby(true_gain_deciles(true)).mean().min())
     small = truth["cond_rmst_gain_12mo"].to_numpy() < MCID
     rec = np.asarray(pred["recommendation"])
     out["add_rt_share"] = float(np.mean(rec == "add_rt"))

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from benefit_bench import ESTIMANDS, replicate_metrics, trial_seed
+from benefit_bench import ESTIMANDS, replicate_metrics, trial_seed, true_gain_deciles
 
 from cohorts.simulate import write_trial
 from models import make_learner
@@ -79,7 +79,7 @@ def decile_rows(est: np.ndarray, lower: np.ndarray, upper: np.ndarray, true: np.
                 recommendation: np.ndarray) -> list[dict]:
     """Per decile of the true gain (0 = smallest): mean true gain, bias of the estimate, interval
     half-width, coverage, and the shares told ``add_rt`` and ``no_added_benefit``."""
-    decile = pd.qcut(pd.Series(true).rank(method="first"), 10, labels=False).to_numpy()
+    decile = true_gain_deciles(true)
     inside = (lower <= true) & (true <= upper)
     rows = []
     for d in range(10):
