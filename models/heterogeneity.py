@@ -61,13 +61,17 @@ class HeterogeneityTest:
         return float(norm.sf((self.slope - BEATS_AVERAGE_SLOPE) / self.slope_se))
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "passed": self.passed,
-                "beats_average_p_value": self.beats_average_p_value}
+        """Strict JSON: a degenerate test's infinite or undefined standard errors become None
+        (a JSON encoder that refuses NaN, as the server's does, would otherwise fail)."""
+        return {**{k: None if isinstance(v, float) and not np.isfinite(v) else v
+                   for k, v in asdict(self).items()},
+                "passed": self.passed, "beats_average_p_value": self.beats_average_p_value}
 
     @classmethod
     def from_dict(cls, d: dict) -> HeterogeneityTest:
         """From ``to_dict``'s output (the derived keys are recomputed, not read)."""
-        return cls(**{f: d[f] for f in cls.__dataclass_fields__})
+        return cls(**{f: float("nan") if d[f] is None else d[f]
+                      for f in cls.__dataclass_fields__})
 
     def summary(self) -> str:
         verdict = ("individual effects served" if self.passed else

@@ -9,8 +9,10 @@ members today, the distribution whose interval coverage `benchmarks/benefit_benc
 - ``uncertain``        otherwise: the decision belongs to the clinician and patient, or a trial.
 Why a rule on P(gain >= MCID) and not on P(gain > 0): in a trial where RT helps almost everyone a
 little, P(gain > 0) is near 1 for nearly every patient and carries no information about whether
-the gain is worth the visits, cost and toxicity of RT. ``level`` 0.9 matches the one-sided level
-of the default 90% interval. ``mcid`` = 1.0 month of PFS gained within 12 months is OUR CHOICE
+the gain is worth the visits, cost and toxicity of RT. ``level`` 0.9 is issue 11's threshold:
+``add_rt`` when the 10th percentile of the gain's distribution reaches the MCID. The default
+90% interval is two-sided (5th-95th percentiles), so a patient told ``add_rt`` can show a lower
+bound a little below the MCID. ``mcid`` = 1.0 month of PFS gained within 12 months is OUR CHOICE
 (a setting, ``ABSCOPAL_MCID_MONTHS``), not a published threshold: about one fifth of the
 4.7-month median-PFS difference in PEMBRO-RT (1.9 vs 6.6 months; Theelen et al., JAMA Oncol 2019).
 """

@@ -96,9 +96,11 @@ def model_card(loaded: LoadedModel) -> dict:
             "pfs_gain_6mo": "absolute gain in P(progression-free at 6 months) from adding RT",
             "pfs_gain_12mo": "absolute gain in P(progression-free at 12 months) from adding RT",
             "rmst_gain_12mo": "gain in restricted mean PFS time up to 12 months, in months",
-            "probability_of_benefit": "P(12-month RMST gain >= MCID, model.recommendation_rule): "
-                                      "share of bootstrap members with a gain of at least the "
-                                      "MCID",
+            "probability_of_benefit": "P(12-month RMST gain >= MCID, model.recommendation_rule) "
+                                      "under the distribution behind the intervals: the share "
+                                      "of bootstrap members with a gain of at least the MCID, "
+                                      "or the normal approximation of the trial's average "
+                                      "effect when that is served",
             "recommendation": "add_rt if P >= 0.9, no_added_benefit if P(gain < MCID) >= 0.9, "
                               "else uncertain (rule in models/recommend.py)",
         },

@@ -181,8 +181,11 @@ class Prediction(BaseModel):
     survival: Survival
     benefit: Benefit
     probability_of_benefit: float = Field(
-        description="P(12-month RMST gain >= MCID): share of bootstrap members with a gain of "
-                    "at least the MCID (GET /model, model.recommendation_rule.mcid_months)")
+        description="P(12-month RMST gain >= MCID) under the distribution behind the "
+                    "intervals: the share of bootstrap members with a gain of at least the MCID "
+                    "(individual effects), or the normal approximation of the trial's average "
+                    "effect when that is served (GET /model, "
+                    "model.recommendation_rule.mcid_months)")
     recommendation: Literal["add_rt", "no_added_benefit", "uncertain"] = Field(
         description="add_rt when probability_of_benefit >= level, no_added_benefit when "
                     "P(gain < MCID) >= level, else uncertain (level: "

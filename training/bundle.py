@@ -78,8 +78,7 @@ class ModelBundle:
             return None
         from models.heterogeneity import HeterogeneityTest
 
-        return {**gate, "beats_average_p_value":
-                HeterogeneityTest.from_dict(gate).beats_average_p_value}
+        return HeterogeneityTest.from_dict(gate).to_dict()
 
     def gate_note(self) -> str | None:
         """The sentence every response carries when the average effect is served."""

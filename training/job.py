@@ -18,6 +18,7 @@ from joblib import Parallel, delayed
 from rich.progress import Progress
 
 from common.settings import get_settings
+from features.manifest import PIPELINE_VERSION
 from models import LEARNERS
 from models.average_benefit import AverageBenefit
 from models.base import ESTIMANDS
@@ -161,16 +162,19 @@ def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
                             "constant_better_p_value": cv[chosen]["metrics"].get(
                                 "constant_better_p_value"),
                             "alpha": SELECTION_ALPHA}
+        # Everything the bundle can serve is fitted on the training part, the patients whose
+        # hashes it stores: the hold-out stays unseen for the gate, evaluation and promotion.
         bundle.training["record_hashes"] = train_part.record_hashes()
-        bundle.average = AverageBenefit(alpha=bundle.alpha, rule=estimator.rule).fit(data.Y,
-                                                                                     data.T)
+        bundle.average = AverageBenefit(alpha=bundle.alpha, rule=estimator.rule).fit(
+            train_part.Y, train_part.T)
         if prognosis is not None:
             bundle.prognosis, bundle.baseline = prognosis, config.baseline
             bundle.training["prognosis"] = {
                 "uri": config.prognosis_uri or PROGNOSIS_URI, "version": prognosis_version,
                 "input": PROGNOSIS_FEATURE, "baseline": config.baseline}
             if config.baseline == "real-world":
-                bundle.average.fit_ratio_draws(data.Y, data.T, random_state=config.seed)
+                bundle.average.fit_ratio_draws(train_part.Y, train_part.T,
+                                               random_state=config.seed)
         bundle.fit_explainer(train_part.X)
         gate = heterogeneity_gate(estimator, holdout, data.T.mean(), config.heterogeneity_alpha)
         bundle.heterogeneity = gate.to_dict()
@@ -197,7 +201,9 @@ def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
             **{k: v for k, v in asdict(config).items() if k not in ("cohort", "feature_table",
                                                                     "experiment", "register")},
             "mcid_months": settings.mcid_months, "model_name": model_name,
-            "prognosis_version": prognosis_version})
+            "prognosis_version": prognosis_version,
+            # a version of another feature pipeline cannot be loaded by this code: not a duplicate
+            "pipeline_version": PIPELINE_VERSION})
         version, promoted, reason = register_and_promote(
             client, settings, info.model_uri, run.info.run_id, model_name,
             new_gain=bundle.served_gain(holdout.X, SELECTION_ESTIMAND), holdout=holdout,

@@ -45,6 +45,7 @@ def evaluate_cohort(
 ) -> dict:
     """Benefit metrics of a model (a URI, None for the champion, or a loaded model) on a
     randomised cohort (plus truth-based ones when known)."""
+    import features
     from models import evaluate_benefit
     from training.data import clinical_inputs, read_trial
 
@@ -52,7 +53,8 @@ def evaluate_cohort(
     bundle = loaded.bundle
     trial = read_trial(cohort_path, endpoint=bundle.training.get("endpoint", "pfs"),
                        used=clinical_inputs(bundle.feature_names), **read)
-    X = trial.available.reindex(columns=bundle.feature_names)
+    # the serving path's inputs (the prognosis model's risk included), in the outcomes' order
+    X = bundle.features_for(features.raw_inputs_from_cohort(trial.cohort)).reindex(trial.Y.index)
     truth = _truth(Path(cohort_path), X.index)
     metrics = evaluate_benefit(bundle.estimator, trial.Y, trial.T, X, truth=truth)
     psi = pseudo_outcomes(trial.Y, trial.T)[SELECTION_ESTIMAND]

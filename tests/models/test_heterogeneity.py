@@ -8,7 +8,7 @@ import pytest
 from lifelines import KaplanMeierFitter
 
 from models.average_benefit import AverageBenefit
-from models.heterogeneity import blp_test
+from models.heterogeneity import HeterogeneityTest, blp_test
 
 
 def test_calibrated_heterogeneous_predictions_pass():
@@ -27,6 +27,20 @@ def test_constant_or_uninformative_predictions_fail_at_the_stated_rate():
     rejected = [blp_test(2.0 + rng.normal(0, 8, 400), rng.normal(2, 1, 400)).passed
                 for _ in range(400)]
     assert 0.02 <= np.mean(rejected) <= 0.09
+
+
+@pytest.mark.parametrize("n", [1, 3, 200])
+def test_a_degenerate_test_is_strict_json_and_reads_back(n):
+    """A constant prediction (or too few patients) has no slope standard error: the card shows
+    null there, since the server's JSON encoder refuses inf and NaN."""
+    import json
+
+    d = blp_test(np.linspace(-5.0, 9.0, n), np.full(n, 2.0)).to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["slope_se"] is None and d["passed"] is False and d["p_value"] == 1.0
+    assert (d["average_se"] is None) == (n == 1)
+    back = HeterogeneityTest.from_dict(d)
+    assert back.beats_average_p_value == 1.0 and back.to_dict() == d
 
 
 def _exponential_trial(seed: int, n: int, means: tuple[float, float], first_censoring: float):

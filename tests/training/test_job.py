@@ -81,6 +81,10 @@ def test_promotion_needs_a_significantly_better_holdout_loss(tmp_path, monkeypat
     assert third.promoted and third.version == "3" and "one-sided p" in third.reason
     alias = MlflowClient().get_model_version_by_alias("rt-benefit", "champion")
     assert str(alias.version) == "3"
+    # the first training again, by code whose feature pipeline changed: not a duplicate of v1,
+    # which that code refuses to load
+    monkeypatch.setattr(job, "PIPELINE_VERSION", "next")
+    assert train(fast_config(cohort)).version == "4"
 
 
 def test_champion_is_scored_only_on_patients_it_was_not_trained_on(tmp_path):

@@ -96,6 +96,12 @@ def test_real_world_baseline_serves_the_prognosis_curve_with_the_trial_effect(tm
     assert card["prognosis_model"]["version"] == "1" and "validation" in card["prognosis_model"]
     predictor = Predictor(loaded)
     assert predictor.model_info["baseline"] == "real-world"
+    # `abscopal evaluate` scores the served model on the same inputs (the risk included)
+    from training.scoring import evaluate_cohort
+
+    metrics = evaluate_cohort(loaded, cohort)
+    assert np.isfinite(metrics["benefit_loss"])
+    assert sum(metrics["recommendations"].values()) == pytest.approx(1.0)
 
 
 def test_average_effect_on_the_real_world_baseline_recommends_nothing(tmp_path, prognosis):
