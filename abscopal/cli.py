@@ -215,8 +215,14 @@ def train(
         "holdout_benefit_loss": benefit_loss_text(result.metrics["holdout"].get("benefit_loss")),
         "heterogeneity": HeterogeneityTest.from_dict(result.metrics["heterogeneity"]).summary(),
     }
+    served = result.metrics["served"]
+    if served["effect"] == "average":
+        summary["served"] = (
+            f"every patient gets the average effect of the {served['n']} training patients: "
+            f"12-month RMST gain {served['estimate']:.2f} months ({served['level']:.0%} interval "
+            f"{served['lower']:.2f} to {served['upper']:.2f}; the hold-out is kept out of it)")
     if json_output:
-        typer.echo(json.dumps({**summary, "average_effect": ate,
+        typer.echo(json.dumps({**summary, "average_effect": ate, "served": served,
                                "holdout_benefit_loss": result.metrics["holdout"].get(
                                    "benefit_loss"), "holdout_benefit_loss_unit": "months^2",
                                "heterogeneity": result.metrics["heterogeneity"]}))

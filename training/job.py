@@ -191,8 +191,14 @@ def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
         mlflow.log_metric("train_seconds", time.perf_counter() - started)
         _step(progress, None, step)
 
+    served = {"effect": "average" if bundle.serves_average else "individual"}
+    if bundle.serves_average:  # what every patient gets: the training part's average
+        k, columns = SELECTION_ESTIMAND, bundle.average.columns_
+        served.update({"n": train_part.n, "level": 1 - bundle.alpha, "estimand": k,
+                       "estimate": columns[k], "lower": columns[f"{k}_lower"],
+                       "upper": columns[f"{k}_upper"]})
     result = TrainResult(run_id=run.info.run_id, model_uri=info.model_uri, learner=chosen,
-                         metrics={"selected": selected,
+                         metrics={"selected": selected, "served": served,
                                   "average_effect": ate, "holdout": holdout_metrics,
                                   "heterogeneity": gate.to_dict(),
                                   "cv": {n: r["metrics"] for n, r in cv.items()}})

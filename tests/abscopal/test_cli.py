@@ -31,7 +31,8 @@ def test_train_shows_progress_and_units(tmp_path, monkeypatch):
     monkeypatch.setattr(rich.progress, "Progress", Recording)
     cohort = write_small_trial(tmp_path / "t.csv", n=160)
     result = CliRunner().invoke(app, ["train", "--cohort", str(cohort), "--learner", "risk",
-                                      "--folds", "2", "--bootstrap", "10", "--no-register"])
+                                      "--folds", "2", "--bootstrap", "10", "--no-register",
+                                      "--heterogeneity-alpha", "0"])  # the gate cannot pass
     assert result.exit_code == 0, result.output
     assert tasks[0] == "cross-validating learners"
     assert "fitting risk and 10 bootstrap members" in tasks
@@ -39,6 +40,9 @@ def test_train_shows_progress_and_units(tmp_path, monkeypatch):
     assert re.search(r"RMST difference -?\d+\.\d\d months", result.output)
     assert re.search(r"more accurate than the average \(slope > 0\.5\): one-sided p = "
                      r"\d\.\d\d", result.output)
+    assert re.search(r"served: every patient gets the average effect of the \d+ training "
+                     r"patients: 12-month RMST gain -?\d+\.\d\d months \(90% interval",
+                     result.output)
 
 
 def test_bento_without_a_champion_says_how_to_train_one():

@@ -39,6 +39,10 @@ def test_a_72_patient_trial_serves_the_average_and_no_individual_recommendation(
     assert table["rmst_gain_12mo"].iloc[0] == pytest.approx(ate["rmst_difference"])
     everyone = result.metrics["average_effect"]["rmst_difference"]
     assert table["rmst_gain_12mo"].iloc[0] != pytest.approx(everyone)
+    served = result.metrics["served"]  # what `abscopal train` says every patient gets
+    assert served["effect"] == "average" and served["n"] == 54
+    assert served["estimate"] == pytest.approx(table["rmst_gain_12mo"].iloc[0])
+    assert served["lower"] == pytest.approx(table["rmst_gain_12mo_lower"].iloc[0])
     assert bundle.drivers(X) == [[] for _ in range(len(X))]
     months, s0, s1 = prediction.months, prediction.survival_ici, prediction.survival_rt_ici
     assert np.allclose(s0, s0[0]) and np.allclose(s1, s1[0])  # the arms' Kaplan-Meier curves
