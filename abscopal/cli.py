@@ -218,9 +218,9 @@ def train(
     served = result.metrics["served"]
     if served["effect"] == "average":
         summary["served"] = (
-            f"every patient gets the average effect of the {served['n']} training patients: "
+            f"every patient gets the trial's average effect (all {served['n']} patients): "
             f"12-month RMST gain {served['estimate']:.2f} months ({served['level']:.0%} interval "
-            f"{served['lower']:.2f} to {served['upper']:.2f}; the hold-out is kept out of it)")
+            f"{served['lower']:.2f} to {served['upper']:.2f})")
     if json_output:
         typer.echo(json.dumps({**summary, "average_effect": ate, "served": served,
                                "holdout_benefit_loss": result.metrics["holdout"].get(

@@ -40,8 +40,8 @@ def test_train_shows_progress_and_units(tmp_path, monkeypatch):
     assert re.search(r"RMST difference -?\d+\.\d\d months", result.output)
     assert re.search(r"more accurate than the average \(slope > 0\.5\): one-sided p = "
                      r"\d\.\d\d", result.output)
-    assert re.search(r"served: every patient gets the average effect of the \d+ training "
-                     r"patients: 12-month RMST gain -?\d+\.\d\d months \(90% interval",
+    assert re.search(r"served: every patient gets the trial's average effect \(all 160 "
+                     r"patients\): 12-month RMST gain -?\d+\.\d\d months \(90% interval",
                      result.output)
 
 

@@ -89,7 +89,7 @@ def test_promotion_needs_a_significantly_better_holdout_loss(tmp_path, monkeypat
 
 def test_champion_is_scored_only_on_patients_it_was_not_trained_on(tmp_path):
     cohort = write_small_trial(tmp_path / "t.csv", n=200)
-    first = train(fast_config(cohort))
+    first = train(fast_config(cohort, heterogeneity_alpha=1.0))  # individual effects served
     data = load_training_data(cohort)
     old_train, _ = holdout_split(data, 0.25, 3)
     _, new_hold = holdout_split(data, 0.25, 4)  # another seed: overlaps the old training part
@@ -99,6 +99,10 @@ def test_champion_is_scored_only_on_patients_it_was_not_trained_on(tmp_path):
     expected = ~np.isin(new_hold, old_train)
     assert 0 < expected.sum() < holdout.n
     np.testing.assert_array_equal(usable, expected)
+    # a champion serving the whole trial's average has seen every patient of it
+    average = train(fast_config(cohort, heterogeneity_alpha=0.0, model_name="avg"))
+    assert average.metrics["served"]["effect"] == "average"
+    assert not registry.champion_holdout_gain(average.model_uri, holdout)[2].any()
 
 
 def test_failure_leaves_a_failed_run_and_no_model(tmp_path, monkeypatch):
