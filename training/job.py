@@ -168,15 +168,16 @@ def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
         # be a worse answer: docs/benchmarks.md). The hold-out judges the same procedure on the
         # training part (``judged``), and a version serving the whole trial's average counts
         # every patient as seen, so promotion never scores a model on its own patients.
-        bundle.average = _average(bundle, estimator.rule, data, prognosis, config)
-        judged = copy.copy(bundle)
-        judged.average = _average(bundle, estimator.rule, train_part, prognosis, config)
         if prognosis is not None:
             bundle.prognosis, bundle.baseline = prognosis, config.baseline
             bundle.training["prognosis"] = {
                 "uri": config.prognosis_uri or PROGNOSIS_URI, "version": prognosis_version,
                 "input": PROGNOSIS_FEATURE, "baseline": config.baseline}
-            judged.prognosis, judged.baseline = prognosis, config.baseline
+        bundle.average = _average(bundle.alpha, estimator.rule, data, bundle.real_world,
+                                  config.seed)
+        judged = copy.copy(bundle)
+        judged.average = _average(bundle.alpha, estimator.rule, train_part, bundle.real_world,
+                                  config.seed)
         bundle.fit_explainer(train_part.X)
         gate = heterogeneity_gate(estimator, holdout, data.T.mean(), config.heterogeneity_alpha)
         bundle.heterogeneity = judged.heterogeneity = gate.to_dict()
@@ -225,11 +226,12 @@ def _train(config: TrainConfig, progress: Progress | None) -> TrainResult:
     return result
 
 
-def _average(bundle, rule, part: TrainingData, prognosis, config: TrainConfig) -> AverageBenefit:
+def _average(alpha: float, rule, part: TrainingData, real_world: bool,
+             seed: int) -> AverageBenefit:
     """The average effect a gated model serves, from the patients of ``part``."""
-    average = AverageBenefit(alpha=bundle.alpha, rule=rule).fit(part.Y, part.T)
-    if prognosis is not None and config.baseline == "real-world":
-        average.fit_ratio_draws(part.Y, part.T, random_state=config.seed)
+    average = AverageBenefit(alpha=alpha, rule=rule).fit(part.Y, part.T)
+    if real_world:
+        average.fit_ratio_draws(part.Y, part.T, random_state=seed)
     return average
 
 
