@@ -14,6 +14,10 @@ def pehe(predicted_gain: np.ndarray, true_gain: np.ndarray) -> float:
 
 
 def spearman(predicted_gain: np.ndarray, true_gain: np.ndarray) -> float:
+    """Rank correlation; NaN when either side is one constant (an average served to all)."""
+    predicted_gain, true_gain = np.asarray(predicted_gain, float), np.asarray(true_gain, float)
+    if np.ptp(predicted_gain) == 0 or np.ptp(true_gain) == 0:
+        return float("nan")
     return float(spearmanr(predicted_gain, true_gain)[0])
 
 

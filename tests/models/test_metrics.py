@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
@@ -124,6 +126,10 @@ def test_truth_metrics_hand_values():
     pred = np.array([0.1, 0.1, -0.2, 0.3])
     assert pehe(pred, true) == pytest.approx(np.sqrt((0.01 + 0.04 + 0.04 + 0) / 4))
     assert spearman(true, true) == pytest.approx(1.0)
+    assert spearman(-true, true) == pytest.approx(-1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an average served to all: undefined, said quietly
+        assert np.isnan(spearman(np.full(4, 0.2), true))
     # benefiters: rows 0 and 3 (true > 0); their scores 0.1 and 0.3 vs others 0.1 and -0.2
     assert auroc_benefiters(pred, true) == pytest.approx((1 + 0.5 + 1 + 1) / 4)
     assert np.isnan(auroc_benefiters(pred, np.ones(4)))
