@@ -40,7 +40,8 @@ CANDIDATES = tuple(LEARNERS)  # every point learner of models.LEARNERS
 CONSTANT = "average"  # the constant (average-effect) candidate of selection
 # What ``auto`` may serve as individual effects: the DR-learner, the only learner whose effects
 # are causally calibrated (models/dr_learner.py) and whose 90% intervals were measured to cover
-# (docs/benchmarks.md, "The served product after the selection fix"); the others are cross-validated for comparison.
+# (docs/benchmarks.md, "The served product after the selection fix"); the others are
+# cross-validated for comparison.
 SERVED_LEARNER = "dr"
 SELECTION_ALPHA = 0.05  # one-sided level at which the constant model replaces it (pre-specified)
 BASELINES = ("trial", "real-world")

@@ -14,7 +14,8 @@ from serving.process import ServerProcess
 
 TOKEN = "adversarial-token"
 AUTH = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
-WALL = 1.0  # s per refused request: robust on a loaded 2-core machine (measured: docs/serving.md)
+# s per refused request: robust on a loaded 2-core machine (docs/benchmarks.md, "The value limit")
+WALL = 1.0
 
 
 @pytest.fixture(scope="module")
